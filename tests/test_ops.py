@@ -1,0 +1,149 @@
+"""Every op: forward against numpy, gradient against float64 central differences."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from tinygrad_rnn import Tensor, concatenate, gradcheck, stack
+
+from .conftest import rand
+
+
+def check(op, np_op, *arrays, **kw):
+    """Forward equals numpy's, and the gradient of every input equals finite differences."""
+    ts = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+    np.testing.assert_allclose(op(*ts).data, np_op(*arrays), rtol=1e-12, atol=1e-12)
+    assert gradcheck(op, ts, **kw)
+
+
+shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4)
+broadcastable_pairs = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=4)
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div"])
+@given(pair=broadcastable_pairs, seed=st.integers(0, 2**16))
+def test_binary_ops_broadcast(name, pair, seed):
+    sa, sb = pair.input_shapes
+    a, b = rand(*sa, seed=seed), rand(*sb, seed=seed + 1, low=0.5, high=2.0)
+    op = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y,
+          "mul": lambda x, y: x * y, "div": lambda x, y: x / y}[name]
+    check(op, op, a, b)
+
+
+@pytest.mark.parametrize("op", [
+    lambda t: -t, lambda t: t ** 3, lambda t: t ** 0.5, lambda t: t.exp(), lambda t: t.log(),
+    lambda t: t.tanh(), lambda t: t.sigmoid(), lambda t: t.sqrt()])
+@given(shape=shapes, seed=st.integers(0, 2**16))
+def test_unary_ops(op, shape, seed):
+    a = rand(*shape, seed=seed, low=0.2, high=2.0)  # log, sqrt and ** 0.5 need positive inputs
+    np_op = lambda x: op(Tensor(x)).data  # noqa: E731  (forward covered by test_unary_forward)
+    check(op, np_op, a)
+
+
+def test_unary_forward_matches_numpy():
+    a = rand(3, 4, low=0.2)
+    t = Tensor(a)
+    for got, want in [((-t).data, -a), ((t ** 3).data, a ** 3), (t.exp().data, np.exp(a)),
+                      (t.log().data, np.log(a)), (t.tanh().data, np.tanh(a)),
+                      (t.sigmoid().data, 1 / (1 + np.exp(-a))), (t.relu().data, np.maximum(a, 0)),
+                      (t.sqrt().data, np.sqrt(a))]:
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_relu_gradient_away_from_kink():
+    a = rand(4, 5, seed=3)
+    a[np.abs(a) < 0.1] = 0.5  # finite differences are meaningless at the kink
+    check(lambda t: t.relu(), lambda x: np.maximum(x, 0), a)
+
+
+@pytest.mark.parametrize("sa,sb", [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)),
+                                   ((5, 2, 3), (3, 4)), ((5, 2, 3), (5, 3, 4)), ((2, 3), (5, 3, 4)),
+                                   ((1, 2, 3), (4, 3, 2)), ((2, 1, 2, 3), (3, 3, 1))])
+def test_matmul_numpy_rules(sa, sb):
+    check(lambda x, y: x @ y, np.matmul, rand(*sa, seed=1), rand(*sb, seed=2))
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1, None, (0, 2)])
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("name", ["sum", "mean", "max"])
+def test_reductions(axis, keepdims, name):
+    a = rand(2, 3, 4, seed=5)
+    check(lambda t: getattr(t, name)(axis=axis, keepdims=keepdims),
+          lambda x: getattr(np, name)(x, axis=axis, keepdims=keepdims), a)
+
+
+def test_max_ties_share_the_gradient():
+    t = Tensor(np.array([[1.0, 3.0, 3.0], [2.0, 0.0, -1.0]]), requires_grad=True)
+    t.max(axis=1).sum().backward()
+    np.testing.assert_array_equal(t.grad, [[0, 0.5, 0.5], [1, 0, 0]])
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_log_softmax_and_softmax(axis):
+    a = rand(3, 4, seed=7, low=-5, high=5)
+
+    def np_log_softmax(x):
+        return x - np.log(np.exp(x).sum(axis=axis, keepdims=True))
+
+    check(lambda t: t.log_softmax(axis), np_log_softmax, a)
+    check(lambda t: t.softmax(axis), lambda x: np.exp(np_log_softmax(x)), a)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_softmax_is_stable(dtype):
+    t = Tensor(np.array([1000.0, 2000.0, 3000.0], dtype=dtype), requires_grad=True)
+    y = t.log_softmax()
+    assert np.all(np.isfinite(y.data)) and y.dtype == dtype
+    np.testing.assert_allclose(y.data, [-2000, -1000, 0])
+    y.softmax().sum().backward()
+    assert np.all(np.isfinite(t.grad))
+
+
+def test_reshape_transpose_forms():
+    a = rand(2, 3, 4, seed=8)
+    check(lambda t: t.reshape(4, 6), lambda x: x.reshape(4, 6), a)
+    check(lambda t: t.reshape((6, -1)), lambda x: x.reshape(6, -1), a)
+    check(lambda t: t.transpose(), np.transpose, a)
+    check(lambda t: t.transpose(1, 0, 2), lambda x: x.transpose(1, 0, 2), a)
+    check(lambda t: t.reshape(6, 4).T, lambda x: x.reshape(6, 4).T, a)
+
+
+@pytest.mark.parametrize("index", [
+    1, -1, slice(1, 3), (slice(None), 2), (Ellipsis, 1), (1, slice(None, None, -1)),
+    np.array([0, 2, 2, 0, 0]), (np.array([0, 1, 1]), np.array([3, 3, 0])), [[0, 1], [1, 1]]])
+def test_indexing(index):
+    a = rand(3, 4, seed=9)
+    check(lambda t: t[index], lambda x: x[index], a)
+
+
+def test_repeated_indices_accumulate():
+    """The embedding lookup: a row picked k times receives k gradients."""
+    w = Tensor(np.zeros((4, 2)), requires_grad=True)
+    w[np.array([[1, 1], [3, 1]])].sum().backward()
+    np.testing.assert_array_equal(w.grad, [[0, 0], [3, 3], [0, 0], [1, 1]])
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_stack_concatenate_unbind(axis):
+    a, b = rand(2, 3, seed=10), rand(2, 3, seed=11)
+    check(lambda x, y: stack([x, y], axis=axis), lambda x, y: np.stack([x, y], axis=axis), a, b)
+    check(lambda x, y: concatenate([x, y, x], axis=axis),
+          lambda x, y: np.concatenate([x, y, x], axis=axis), a, b)
+    check(lambda x: stack(x.unbind(axis)[::-1], axis=axis),
+          lambda x: np.flip(x, axis=axis), a)
+
+
+def test_unbind_with_unused_outputs():
+    t = Tensor(rand(3, 2), requires_grad=True)
+    t.unbind(0)[1].sum().backward()
+    np.testing.assert_array_equal(t.grad, [[0, 0], [1, 1], [0, 0]])
+
+
+@pytest.mark.parametrize("op", [lambda x, y: x + y, lambda x, y: x @ y])
+def test_shape_errors_name_op_and_shapes(op):
+    a, b = Tensor(np.ones((3, 4))), Tensor(np.ones((5, 6)))
+    with pytest.raises(ValueError) as err:
+        op(a, b)
+    msg = str(err.value)
+    assert "(3, 4)" in msg and "(5, 6)" in msg and ("Add" in msg or "MatMul" in msg)

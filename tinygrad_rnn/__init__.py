@@ -1,0 +1,13 @@
+"""tinygrad_rnn: a small reverse-mode autograd engine on numpy, and a character-level RNN on it.
+
+Read the engine in this order: tensor.py (what a Tensor holds), autograd.py (Function and the
+backward walk), ops.py (every op's forward and backward side by side), gradcheck.py.
+"""
+from .autograd import Function, is_grad_enabled, no_grad
+from .gradcheck import GradcheckError, check_gradients, gradcheck
+from .tensor import Tensor, concatenate, stack
+
+__version__ = "0.1.0"
+
+__all__ = ["Tensor", "Function", "no_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
+           "check_gradients", "stack", "concatenate"]

@@ -1,0 +1,218 @@
+"""The engine: `Function` (one recorded operation), the backward walk, and `no_grad`.
+
+A forward call `SomeOp.apply(a, b)` runs `SomeOp.forward` on numpy arrays and, when any input
+requires grad, keeps the `Function` instance as the output's `_ctx`: it remembers its input
+tensors (`parents`) and whatever `forward` saved. The recorded graph is therefore a DAG of
+Function nodes hanging off the output tensor.
+
+`backward` walks that DAG once, from the output towards the leaves. A node may only run its own
+`backward` once every node that consumed its outputs has sent its share of the gradient, because
+the chain rule sums over all paths:  dL/dx = sum over consumers c of (dc/dx)^T dL/dc.
+So the walk first counts, for every node, how many edges lead into it from below, then pops nodes
+whose count has reached zero (the scheme of HIPS autograd). No recursion: a chain of a million
+ops walks as easily as a chain of ten.
+"""
+import numpy as np
+
+_FREED = "freed"  # sentinel for saved_tensors after backward released them
+
+
+class _GradMode:
+    enabled = True
+
+
+def is_grad_enabled():
+    return _GradMode.enabled
+
+
+class no_grad:
+    """Context manager (and decorator) under which no graph is recorded, as in PyTorch.
+
+    Use it for evaluation and for in-place parameter updates: ops still compute their values, but
+    their outputs have `requires_grad=False` and keep no reference to their inputs.
+    """
+
+    def __enter__(self):
+        self._prev, _GradMode.enabled = _GradMode.enabled, False
+
+    def __exit__(self, *exc):
+        _GradMode.enabled = self._prev
+
+    def __call__(self, fn):
+        def wrapper(*args, **kwargs):
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+        return wrapper
+
+
+class Function:
+    """Base class of every differentiable operation, built-in or user-written.
+
+    Subclasses define two static methods on numpy arrays, as in `torch.autograd.Function`:
+
+        forward(ctx, *inputs, **options) -> array, or a tuple of arrays for several outputs
+        backward(ctx, *grad_outputs)     -> one gradient per positional input of forward
+                                            (None for an input that needs none)
+
+    Tensor arguments of `apply` reach `forward` as their numpy arrays; other arguments (axes,
+    shapes, index arrays) pass through unchanged. `forward` keeps what `backward` needs with
+    `ctx.save_for_backward(...)` (released after backward unless `retain_graph=True`), and may
+    store small metadata as plain attributes. `ctx.needs_input_grad[i]` tells whether input i
+    wants a gradient, so backward can skip work nobody asked for.
+
+    The gradient `backward` returns for an input may have the broadcast shape of the output;
+    `unbroadcast` in ops.py sums it back to the input's shape.
+    """
+
+    __slots__ = ("parents", "needs_input_grad", "saved_tensors", "out_specs", "retained",
+                 "__dict__")
+
+    def save_for_backward(self, *arrays):
+        self.saved_tensors = arrays
+
+    @staticmethod
+    def forward(ctx, *inputs, **options):
+        raise NotImplementedError("a Function subclass must define forward(ctx, *inputs)")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("a Function subclass must define backward(ctx, *grad_outputs)")
+
+    @classmethod
+    def apply(cls, *args, **options):
+        Tensor = _tensor.Tensor
+        ctx = cls.__new__(cls)
+        ctx.saved_tensors = ()
+        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        try:
+            out = cls.forward(ctx, *arrays, **options)
+        except ValueError as err:  # numpy's shape errors, reworded to name the op and the shapes
+            shapes = ", ".join(str(np.shape(a)) for a in arrays if isinstance(a, np.ndarray))
+            raise ValueError(f"{cls.__name__}: {err} (input shapes: {shapes})") from None
+
+        record = _GradMode.enabled and any(isinstance(a, Tensor) and a.requires_grad for a in args)
+        if record:
+            ctx.parents = args
+            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+            ctx.retained = None
+        else:
+            ctx = None
+        if isinstance(out, tuple):
+            if record:
+                ctx.out_specs = tuple((o.shape, o.dtype) for o in out)
+            return tuple(_tensor._wrap(o, ctx, i) for i, o in enumerate(out))
+        if record:
+            ctx.out_specs = ((out.shape, out.dtype),)
+        return _tensor._wrap(out, ctx, 0)
+
+    def __repr__(self):
+        return f"<{type(self).__name__}>"
+
+
+def backward(root, grad, retain_graph=False):
+    """Send `grad` (dL/droot) backwards through the graph that produced `root`.
+
+    Leaves that require grad receive their total gradient added into `.grad`; so do non-leaf
+    tensors on which `retain_grad()` was called. Hooks registered with `register_hook` see (and may
+    replace) a tensor's gradient before it is used.
+    """
+    top = root._ctx
+    if top is None:  # a leaf: its gradient is `grad` itself
+        _accumulate_leaf(root, grad)
+        return
+
+    # Pass 1: count the edges into every node that the root depends on.
+    pending = {top: 0}
+    stack = [top]
+    while stack:
+        node = stack.pop()
+        for parent, needed in zip(node.parents, node.needs_input_grad):
+            if needed and parent._ctx is not None:
+                child = parent._ctx
+                if child in pending:
+                    pending[child] += 1
+                else:
+                    pending[child] = 1
+                    stack.append(child)
+
+    # Pass 2: run each node's backward once all of its outputs' gradients have arrived.
+    out_grads = {top: [None] * len(top.out_specs)}
+    out_grads[top][root._index] = grad
+    leaf_grads = {}  # id(leaf) -> [leaf, summed gradient]
+    ready = [top]
+    while ready:
+        node = ready.pop()
+        if node.saved_tensors is _FREED:
+            raise RuntimeError(
+                f"backward through {type(node).__name__} a second time: its saved values were "
+                "freed by the first backward. Pass retain_graph=True to the first call to keep them.")
+        grads = out_grads.pop(node)
+        if node.retained is not None:
+            grads = _visit_retained(node, grads)
+        if any(g is None for g in grads):  # an output nobody used (or whose consumers sent None)
+            grads = [np.zeros(*spec) if g is None else g for g, spec in zip(grads, node.out_specs)]
+        in_grads = type(node).backward(node, *grads)
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        for parent, needed, g in zip(node.parents, node.needs_input_grad, in_grads):
+            if not needed:
+                continue
+            child = parent._ctx
+            if child is None:
+                if g is not None:
+                    entry = leaf_grads.get(id(parent))
+                    if entry is None:
+                        leaf_grads[id(parent)] = [parent, g]
+                    else:  # a fresh array: g may be a view of another node's buffer
+                        entry[1] = entry[1] + g
+                continue
+            slots = out_grads.get(child)
+            if slots is None:
+                slots = out_grads[child] = [None] * len(child.out_specs)
+            if g is not None:
+                i = parent._index
+                slots[i] = g if slots[i] is None else slots[i] + g
+            pending[child] -= 1
+            if pending[child] == 0:
+                ready.append(child)
+        if not retain_graph:  # release saved arrays and inputs: only the graph's outline remains
+            node.saved_tensors = _FREED
+            node.parents = node.needs_input_grad = ()
+
+    for leaf, g in leaf_grads.values():
+        _accumulate_leaf(leaf, g)
+
+
+def _visit_retained(node, grads):
+    """Run hooks and keep `.grad` for outputs of `node` that asked for it (retain_grad/hooks)."""
+    grads = list(grads)
+    for i, ref in node.retained.items():
+        tensor = ref()
+        if tensor is None or grads[i] is None:
+            continue
+        for hook in tensor._hooks or ():
+            new = hook(grads[i])
+            if new is not None:
+                grads[i] = np.asarray(new, dtype=tensor.dtype)
+        if tensor._retains_grad:
+            tensor.grad = grads[i].copy() if tensor.grad is None else tensor.grad + grads[i]
+    return grads
+
+
+def _accumulate_leaf(leaf, g):
+    g = np.asarray(g, dtype=leaf.dtype)
+    if g.shape != leaf.shape:
+        raise RuntimeError(f"internal error: gradient of shape {g.shape} for a leaf of shape {leaf.shape}")
+    for hook in leaf._hooks or ():
+        new = hook(g)
+        if new is not None:
+            g = np.asarray(new, dtype=leaf.dtype)
+    if leaf.grad is None:
+        leaf.grad = g.copy()
+    else:
+        leaf.grad += g
+
+
+from . import tensor as _tensor  # noqa: E402  (tensor.py imports this module first)

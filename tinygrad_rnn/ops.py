@@ -1,0 +1,400 @@
+"""Every primitive op, as a `Function` whose backward sits right under its forward.
+
+Notation: the op computes y = f(x, ...) and `backward` receives g = dL/dy, the gradient of the
+final scalar L with respect to the op's output. It returns dL/dx for each input: the
+vector-Jacobian product g^T (dy/dx), written out by hand for each op below. Arrays in, arrays out.
+"""
+import numpy as np
+
+from .autograd import Function
+
+
+def unbroadcast(grad, shape):
+    """Sum `grad` down to `shape`, undoing numpy broadcasting.
+
+    If x of shape `shape` was broadcast to y's shape, every copy of x[i] contributed to L, so
+    dL/dx[i] is the sum of g over the copies: over the leading axes that broadcasting added, and
+    over every axis where x had length 1.
+    """
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    return grad.sum(axis=axes).reshape(shape)
+
+
+# --- elementwise arithmetic -------------------------------------------------------------------
+
+class Add(Function):
+    """y = a + b;  dL/da = g,  dL/db = g (each summed back over broadcast axes)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = a.shape, b.shape
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        need_a, need_b = ctx.needs_input_grad
+        return (unbroadcast(g, ctx.shapes[0]) if need_a else None,
+                unbroadcast(g, ctx.shapes[1]) if need_b else None)
+
+
+class Sub(Function):
+    """y = a - b;  dL/da = g,  dL/db = -g."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = a.shape, b.shape
+        return a - b
+
+    @staticmethod
+    def backward(ctx, g):
+        need_a, need_b = ctx.needs_input_grad
+        return (unbroadcast(g, ctx.shapes[0]) if need_a else None,
+                unbroadcast(-g, ctx.shapes[1]) if need_b else None)
+
+
+class Mul(Function):
+    """y = a * b;  dL/da = g * b,  dL/db = g * a."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (unbroadcast(g * b, a.shape) if need_a else None,
+                unbroadcast(g * a, b.shape) if need_b else None)
+
+
+class Div(Function):
+    """y = a / b;  dL/da = g / b,  dL/db = -g * a / b^2."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (unbroadcast(g / b, a.shape) if need_a else None,
+                unbroadcast(-g * a / (b * b), b.shape) if need_b else None)
+
+
+class Neg(Function):
+    """y = -a;  dL/da = -g."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class Pow(Function):
+    """y = a ** p for a constant exponent p;  dL/da = g * p * a^(p-1)."""
+
+    @staticmethod
+    def forward(ctx, a, p):
+        ctx.save_for_backward(a)
+        ctx.p = p
+        return a ** p
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * ctx.p * a ** (ctx.p - 1)
+
+
+# --- matrix product ---------------------------------------------------------------------------
+
+class MatMul(Function):
+    """y = a @ b with numpy's rules (1-D operands, batched stacks of matrices).
+
+    For matrices, y_ij = sum_k a_ik b_kj, so dL/da = g @ b^T and dL/db = a^T @ g. A 1-D operand
+    is treated as a row (left) or column (right) and the added axis removed again; batch axes that
+    broadcasting added are summed away.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        a_shape, b_shape = a.shape, b.shape
+        need_a, need_b = ctx.needs_input_grad
+        if b.ndim == 1:
+            b, g = b[:, None], g[..., None]
+        if a.ndim == 1:
+            a, g = a[None, :], g[..., None, :]
+        ga = gb = None
+        if need_a:
+            ga = unbroadcast(g @ np.swapaxes(b, -1, -2), a.shape).reshape(a_shape)
+        if need_b:
+            if b.ndim == 2 and a.ndim > 2:  # a stack of rows against one matrix: a single GEMM
+                gb = a.reshape(-1, a.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+            else:
+                gb = unbroadcast(np.swapaxes(a, -1, -2) @ g, b.shape)
+            gb = gb.reshape(b_shape)
+        return ga, gb
+
+
+# --- elementwise functions --------------------------------------------------------------------
+
+class Exp(Function):
+    """y = exp(a);  dL/da = g * y."""
+
+    @staticmethod
+    def forward(ctx, a):
+        y = np.exp(a)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * y
+
+
+class Log(Function):
+    """y = log(a);  dL/da = g / a."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.log(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g / a
+
+
+class Tanh(Function):
+    """y = tanh(a);  dL/da = g * (1 - y^2), from the output alone."""
+
+    @staticmethod
+    def forward(ctx, a):
+        y = np.tanh(a)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * (1 - y * y)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + exp(-a));  dL/da = g * y * (1 - y).
+
+    Computed as (1 + tanh(a/2)) / 2, an identity that never overflows for large |a|.
+    """
+
+    @staticmethod
+    def forward(ctx, a):
+        y = 0.5 * (1 + np.tanh(0.5 * a))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * y * (1 - y)
+
+
+class ReLU(Function):
+    """y = max(a, 0);  dL/da = g where a > 0, else 0."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a > 0)
+        return np.maximum(a, 0)
+
+    @staticmethod
+    def backward(ctx, g):
+        (positive,) = ctx.saved_tensors
+        return g * positive
+
+
+class LogSoftmax(Function):
+    """y = a - logsumexp(a) along `axis`.
+
+    Stable: logsumexp(a) = m + log(sum(exp(a - m))) with m = max(a), so exp never overflows.
+    With p = exp(y) = softmax(a), dy_i/da_j = [i == j] - p_j, hence
+    dL/da = g - p * sum(g) (sums along `axis`).
+    """
+
+    @staticmethod
+    def forward(ctx, a, axis=-1):
+        shifted = a - a.max(axis=axis, keepdims=True)
+        y = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.save_for_backward(y)
+        ctx.axis = axis
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g - np.exp(y) * g.sum(axis=ctx.axis, keepdims=True)
+
+
+# --- reductions -------------------------------------------------------------------------------
+
+def _expand(g, shape, axis, keepdims):
+    """Give a reduced gradient back the reduced axes (length 1), ready to broadcast to `shape`."""
+    if axis is None or keepdims:
+        return g if axis is not None else np.reshape(g, (1,) * len(shape))
+    axes = (axis,) if np.isscalar(axis) else tuple(axis)
+    return np.expand_dims(g, tuple(ax % len(shape) for ax in axes))
+
+
+class Sum(Function):
+    """y = sum of a over `axis` (all axes if None);  dL/da = g copied along the summed axes."""
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        ctx.args = a.shape, axis, keepdims
+        return np.sum(a, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, axis, keepdims = ctx.args
+        return np.broadcast_to(_expand(g, shape, axis, keepdims), shape)
+
+
+class Max(Function):
+    """y = max of a over `axis`;  dL/da = g at the maximum, 0 elsewhere.
+
+    Where several elements tie for the maximum, they share g equally (the subgradient numpy-style
+    `amax` reductions use in PyTorch).
+    """
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        y = np.max(a, axis=axis, keepdims=keepdims)
+        ctx.save_for_backward(a, y)
+        ctx.args = axis, keepdims
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        a, y = ctx.saved_tensors
+        axis, keepdims = ctx.args
+        hit = a == _expand(y, a.shape, axis, keepdims)
+        share = hit / hit.sum(axis=axis, keepdims=True)
+        return _expand(g, a.shape, axis, keepdims) * share
+
+
+# --- shape and indexing -----------------------------------------------------------------------
+
+class Reshape(Function):
+    """y = a with a new shape;  dL/da = g with the old one."""
+
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.shape = a.shape
+        return a.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape)
+
+
+class Transpose(Function):
+    """y = a with its axes permuted;  dL/da = g with the inverse permutation."""
+
+    @staticmethod
+    def forward(ctx, a, axes=None):
+        ctx.axes = axes
+        return np.transpose(a, axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        inverse = None if ctx.axes is None else np.argsort(ctx.axes)
+        return np.transpose(g, inverse)
+
+
+def _is_advanced(index):
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(p, (list, np.ndarray)) for p in parts)
+
+
+class GetItem(Function):
+    """y = a[index];  dL/da = zeros with g added at the indexed places.
+
+    With integer-array indices an element of a may be picked several times (an embedding lookup
+    with a repeated character); each pick contributes, so the gradient is scattered with
+    `np.add.at`, which adds repeated indices instead of overwriting them.
+    """
+
+    @staticmethod
+    def forward(ctx, a, index):
+        ctx.args = a.shape, a.dtype, index
+        return a[index]
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, dtype, index = ctx.args
+        grad = np.zeros(shape, dtype=dtype)
+        if _is_advanced(index):
+            np.add.at(grad, index, g)
+        else:  # basic slicing never repeats an element
+            grad[index] = g
+        return grad
+
+
+class Stack(Function):
+    """y = the inputs stacked along a new `axis`;  dL/d(input i) = g taken at i on that axis."""
+
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        ctx.axis = axis
+        return np.stack(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(np.moveaxis(g, ctx.axis, 0))
+
+
+class Concatenate(Function):
+    """y = the inputs joined along `axis`;  dL/d(input i) = the slice of g that input i filled."""
+
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        ctx.axis = axis
+        ctx.ends = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        return np.concatenate(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(np.split(g, ctx.ends, axis=ctx.axis))
+
+
+class Unbind(Function):
+    """The slices of a along `axis`, as separate outputs (one per index); the inverse of Stack.
+
+    dL/da = the outputs' gradients stacked back along `axis`. Slicing a sequence this way costs
+    one stack in backward, where T separate `a[t]` would each scatter into a zero array of a's size.
+    """
+
+    @staticmethod
+    def forward(ctx, a, axis=0):
+        ctx.axis = axis
+        return tuple(np.moveaxis(a, axis, 0))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return np.stack(grads, axis=ctx.axis)
