@@ -147,3 +147,53 @@ def test_shape_errors_name_op_and_shapes(op):
         op(a, b)
     msg = str(err.value)
     assert "(3, 4)" in msg and "(5, 6)" in msg and ("Add" in msg or "MatMul" in msg)
+
+
+# Fused ops: each must agree with its unfused twin, in values and in gradients.
+
+def _grads(fn, arrays):
+    ts = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+    out = fn(*ts)
+    out.sum().backward()
+    return out.data, [t.grad for t in ts]
+
+
+@pytest.mark.parametrize("x_shape", [(3, 4), (4,)])
+def test_tanh_add_matmul_equals_its_twin(x_shape):
+    from tinygrad_rnn.ops import TanhAddMatMul
+
+    arrays = rand(*x_shape, seed=1), rand(3, 5, seed=2), rand(5, 4, seed=3)
+    fused, twin = TanhAddMatMul.apply, lambda x, h, w: (x + h @ w).tanh()
+    assert gradcheck(fused, [Tensor(a.copy(), requires_grad=True) for a in arrays])
+    (yf, gf), (yt, gt) = _grads(fused, arrays), _grads(twin, arrays)
+    np.testing.assert_allclose(yf, yt, rtol=1e-14)
+    for a, b in zip(gf, gt):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_tanh_add_matmul_with_a_non_leaf_weight():
+    from tinygrad_rnn.ops import TanhAddMatMul
+
+    w = Tensor(rand(5, 4, seed=3), requires_grad=True)
+    assert gradcheck(lambda x, h, w: TanhAddMatMul.apply(x, h, w * 2.0),
+                     [Tensor(rand(3, 4), requires_grad=True), Tensor(rand(3, 5), requires_grad=True), w])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_cross_entropy_equals_its_twin(reduction):
+    from tinygrad_rnn.ops import CrossEntropy
+
+    logits, targets = rand(6, 5, seed=4, low=-3, high=3), np.array([0, 4, 4, 1, 2, 0])
+    rows = np.arange(6)
+
+    def twin(a):
+        picked = -a.log_softmax(axis=-1)[rows, targets]
+        return picked.mean() if reduction == "mean" else picked.sum()
+
+    def fused(a):
+        return CrossEntropy.apply(a, targets=targets, reduction=reduction)
+
+    assert gradcheck(fused, [Tensor(logits.copy(), requires_grad=True)])
+    (yf, gf), (yt, gt) = _grads(fused, [logits]), _grads(twin, [logits])
+    np.testing.assert_allclose(yf, yt, rtol=1e-13)
+    np.testing.assert_allclose(gf[0], gt[0], rtol=1e-12, atol=1e-15)

@@ -3,6 +3,7 @@
 Read the engine in this order: tensor.py (what a Tensor holds), autograd.py (Function and the
 backward walk), ops.py (every op's forward and backward side by side), gradcheck.py.
 """
+from .anomaly import AnomalyError, detect_anomaly
 from .autograd import Function, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, check_gradients, gradcheck
 from .tensor import Tensor, concatenate, stack
@@ -10,4 +11,4 @@ from .tensor import Tensor, concatenate, stack
 __version__ = "0.1.0"
 
 __all__ = ["Tensor", "Function", "no_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
-           "check_gradients", "stack", "concatenate"]
+           "check_gradients", "stack", "concatenate", "detect_anomaly", "AnomalyError"]

@@ -14,6 +14,8 @@ ops walks as easily as a chain of ten.
 """
 import numpy as np
 
+from . import anomaly
+
 _FREED = "freed"  # sentinel for saved_tensors after backward released them
 
 
@@ -66,8 +68,11 @@ class Function:
     `unbroadcast` in ops.py sums it back to the input's shape.
     """
 
-    __slots__ = ("parents", "needs_input_grad", "saved_tensors", "out_specs", "retained",
-                 "__dict__")
+    # Defaults, replaced on the instance when they change. `parents` and `needs_input_grad` are
+    # set by apply() on every recorded node.
+    saved_tensors = ()
+    retained = None  # {output index: weakref to tensor} for retain_grad() and hooks
+    out_specs = None  # [(shape, dtype)] of each output, kept only for multi-output ops
 
     def save_for_backward(self, *arrays):
         self.saved_tensors = arrays
@@ -82,33 +87,50 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **options):
-        Tensor = _tensor.Tensor
+        Tensor, wrap = _tensor.Tensor, _tensor._wrap
         ctx = cls.__new__(cls)
-        ctx.saved_tensors = ()
-        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
         try:
-            out = cls.forward(ctx, *arrays, **options)
+            out = cls.forward(ctx, *[a.data if isinstance(a, Tensor) else a for a in args], **options)
         except ValueError as err:  # numpy's shape errors, reworded to name the op and the shapes
-            shapes = ", ".join(str(np.shape(a)) for a in arrays if isinstance(a, np.ndarray))
+            shapes = ", ".join(str(a.shape) for a in args if isinstance(a, (Tensor, np.ndarray)))
             raise ValueError(f"{cls.__name__}: {err} (input shapes: {shapes})") from None
 
-        record = _GradMode.enabled and any(isinstance(a, Tensor) and a.requires_grad for a in args)
-        if record:
+        needs = _GradMode.enabled and tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
+        if needs and True in needs:
             ctx.parents = args
-            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-            ctx.retained = None
+            ctx.needs_input_grad = needs
         else:
             ctx = None
-        if isinstance(out, tuple):
-            if record:
-                ctx.out_specs = tuple((o.shape, o.dtype) for o in out)
-            return tuple(_tensor._wrap(o, ctx, i) for i, o in enumerate(out))
-        if record:
-            ctx.out_specs = ((out.shape, out.dtype),)
-        return _tensor._wrap(out, ctx, 0)
+        if anomaly._Mode.enabled:
+            site = anomaly.creation_site()
+            if ctx is not None:
+                ctx.created_at = site
+            anomaly.check_forward(cls.__name__, out, [getattr(a, "data", a) for a in args], site)
+        if type(out) is tuple:
+            if ctx is not None:
+                ctx.out_specs = [(o.shape, o.dtype) for o in out]
+            return tuple([wrap(o, ctx, i) for i, o in enumerate(out)])
+        return wrap(out, ctx, 0)
 
     def __repr__(self):
         return f"<{type(self).__name__}>"
+
+
+class Deferred:
+    """A gradient term for a leaf whose evaluation can wait, to be batched with others like it.
+
+    A weight used at every time step receives T gradient terms. Summing T small products one by
+    one is slow; a backward may instead return a Deferred term for a leaf, and the walk merges
+    the terms of one leaf (`merge`) and evaluates them once, at the end (`evaluate`). See
+    ops.MatMulWeightGrad: T outer products become one GEMM.
+    """
+
+    def merge(self, other):
+        """Absorb `other` (same type) and return True, or return False if it cannot."""
+        return False
+
+    def evaluate(self):
+        raise NotImplementedError
 
 
 def backward(root, grad, retain_graph=False):
@@ -120,7 +142,7 @@ def backward(root, grad, retain_graph=False):
     """
     top = root._ctx
     if top is None:  # a leaf: its gradient is `grad` itself
-        _accumulate_leaf(root, grad)
+        _accumulate_leaf(root, grad, owned=False)
         return
 
     # Pass 1: count the edges into every node that the root depends on.
@@ -138,9 +160,9 @@ def backward(root, grad, retain_graph=False):
                     stack.append(child)
 
     # Pass 2: run each node's backward once all of its outputs' gradients have arrived.
-    out_grads = {top: [None] * len(top.out_specs)}
+    out_grads = {top: [None] * _n_outputs(top)}
     out_grads[top][root._index] = grad
-    leaf_grads = {}  # id(leaf) -> [leaf, summed gradient]
+    leaf_grads = {}  # id(leaf) -> [leaf, summed gradient, whether we own that array]
     ready = [top]
     while ready:
         node = ready.pop()
@@ -150,30 +172,37 @@ def backward(root, grad, retain_graph=False):
                 "freed by the first backward. Pass retain_graph=True to the first call to keep them.")
         grads = out_grads.pop(node)
         if node.retained is not None:
-            grads = _visit_retained(node, grads)
-        if any(g is None for g in grads):  # an output nobody used (or whose consumers sent None)
+            _visit_retained(node, grads)
+        if node.out_specs is not None:  # several outputs: those nobody used get zeros
             grads = [np.zeros(*spec) if g is None else g for g, spec in zip(grads, node.out_specs)]
-        in_grads = type(node).backward(node, *grads)
-        if not isinstance(in_grads, tuple):
-            in_grads = (in_grads,)
+        if grads[0] is None:  # every consumer sent None: nothing flows through this node
+            in_grads = (None,) * len(node.parents)
+        else:
+            in_grads = type(node).backward(node, *grads)
+            if type(in_grads) is not tuple:
+                in_grads = (in_grads,)
+            if anomaly._Mode.enabled:
+                anomaly.check_backward(node, in_grads)
+
         for parent, needed, g in zip(node.parents, node.needs_input_grad, in_grads):
             if not needed:
                 continue
             child = parent._ctx
-            if child is None:
+            if child is None:  # a leaf: sum its terms, fill .grad at the end
                 if g is not None:
                     entry = leaf_grads.get(id(parent))
                     if entry is None:
-                        leaf_grads[id(parent)] = [parent, g]
-                    else:  # a fresh array: g may be a view of another node's buffer
-                        entry[1] = entry[1] + g
+                        leaf_grads[id(parent)] = [parent, g, False]
+                    else:
+                        entry[1] = _add(entry[1], g, entry[2])
+                        entry[2] = True
                 continue
             slots = out_grads.get(child)
             if slots is None:
-                slots = out_grads[child] = [None] * len(child.out_specs)
+                slots = out_grads[child] = [None] * _n_outputs(child)
             if g is not None:
                 i = parent._index
-                slots[i] = g if slots[i] is None else slots[i] + g
+                slots[i] = g if slots[i] is None else slots[i] + g  # new array: g may be a view
             pending[child] -= 1
             if pending[child] == 0:
                 ready.append(child)
@@ -181,13 +210,30 @@ def backward(root, grad, retain_graph=False):
             node.saved_tensors = _FREED
             node.parents = node.needs_input_grad = ()
 
-    for leaf, g in leaf_grads.values():
-        _accumulate_leaf(leaf, g)
+    for leaf, g, owned in leaf_grads.values():
+        _accumulate_leaf(leaf, g, owned)
+
+
+def _n_outputs(node):
+    return 1 if node.out_specs is None else len(node.out_specs)
+
+
+def _add(total, g, owned):
+    """total + g for a leaf's gradient terms, either of which may be Deferred."""
+    if isinstance(total, Deferred):
+        if type(g) is type(total) and total.merge(g):
+            return total
+        total, owned = total.evaluate(), True
+    if isinstance(g, Deferred):
+        g = g.evaluate()
+    if owned:
+        total += g
+        return total
+    return total + g
 
 
 def _visit_retained(node, grads):
     """Run hooks and keep `.grad` for outputs of `node` that asked for it (retain_grad/hooks)."""
-    grads = list(grads)
     for i, ref in node.retained.items():
         tensor = ref()
         if tensor is None or grads[i] is None:
@@ -198,19 +244,19 @@ def _visit_retained(node, grads):
                 grads[i] = np.asarray(new, dtype=tensor.dtype)
         if tensor._retains_grad:
             tensor.grad = grads[i].copy() if tensor.grad is None else tensor.grad + grads[i]
-    return grads
 
 
-def _accumulate_leaf(leaf, g):
-    g = np.asarray(g, dtype=leaf.dtype)
-    if g.shape != leaf.shape:
-        raise RuntimeError(f"internal error: gradient of shape {g.shape} for a leaf of shape {leaf.shape}")
+def _accumulate_leaf(leaf, g, owned):
+    if isinstance(g, Deferred):
+        g, owned = g.evaluate(), True
+    if g.dtype != leaf.dtype:
+        g, owned = g.astype(leaf.dtype), True
     for hook in leaf._hooks or ():
         new = hook(g)
         if new is not None:
-            g = np.asarray(new, dtype=leaf.dtype)
+            g, owned = np.asarray(new, dtype=leaf.dtype), False
     if leaf.grad is None:
-        leaf.grad = g.copy()
+        leaf.grad = g if owned else g.copy()  # never alias an array someone else holds
     else:
         leaf.grad += g
 

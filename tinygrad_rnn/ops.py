@@ -6,7 +6,7 @@ vector-Jacobian product g^T (dy/dx), written out by hand for each op below. Arra
 """
 import numpy as np
 
-from .autograd import Function
+from .autograd import Deferred, Function
 
 
 def unbroadcast(grad, shape):
@@ -133,22 +133,47 @@ class MatMul(Function):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        a_shape, b_shape = a.shape, b.shape
         need_a, need_b = ctx.needs_input_grad
+        ga = gb = None
+        if need_b and b.ndim == 2 and a.ndim >= 2 and ctx.parents[1]._ctx is None:
+            gb, need_b = MatMulWeightGrad(a, g), False  # a leaf weight: T uses cost one GEMM
+        a_shape, b_shape = a.shape, b.shape
         if b.ndim == 1:
             b, g = b[:, None], g[..., None]
         if a.ndim == 1:
             a, g = a[None, :], g[..., None, :]
-        ga = gb = None
         if need_a:
             ga = unbroadcast(g @ np.swapaxes(b, -1, -2), a.shape).reshape(a_shape)
         if need_b:
-            if b.ndim == 2 and a.ndim > 2:  # a stack of rows against one matrix: a single GEMM
+            if b.ndim == 2 and a.ndim > 2:  # a stack of rows against one matrix: one GEMM
                 gb = a.reshape(-1, a.shape[-1]).T @ g.reshape(-1, g.shape[-1])
             else:
                 gb = unbroadcast(np.swapaxes(a, -1, -2) @ g, b.shape)
             gb = gb.reshape(b_shape)
         return ga, gb
+
+
+class MatMulWeightGrad(Deferred):
+    """dL/dW = a^T @ g for y = a @ W, with W a 2-D leaf, left unevaluated.
+
+    A weight used at T time steps gets T such terms. Stacking their rows,
+    sum_t a_t^T g_t = [a_1; ...; a_T]^T [g_1; ...; g_T], one large GEMM instead of T small ones
+    and T additions of full-size matrices.
+    """
+
+    def __init__(self, a, g):
+        self.a = [a.reshape(-1, a.shape[-1])]
+        self.g = [g.reshape(-1, g.shape[-1])]
+
+    def merge(self, other):
+        self.a += other.a
+        self.g += other.g
+        return True
+
+    def evaluate(self):
+        if len(self.a) == 1:
+            return self.a[0].T @ self.g[0]
+        return np.concatenate(self.a).T @ np.concatenate(self.g)
 
 
 # --- elementwise functions --------------------------------------------------------------------
@@ -249,6 +274,73 @@ class LogSoftmax(Function):
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
         return g - np.exp(y) * g.sum(axis=ctx.axis, keepdims=True)
+
+
+# --- fused ops: one node where the graph would have several -----------------------------------
+# Each is checked against its unfused twin (same values, same gradients) in tests/test_ops.py.
+
+class TanhAddMatMul(Function):
+    """y = tanh(x + h @ W): a vanilla RNN step as one node (twin: `(x + h @ W).tanh()`).
+
+    With z = x + h W and dz = g * (1 - y^2) (through tanh):
+        dL/dx = dz,   dL/dh = dz W^T,   dL/dW = h^T dz.
+    One node instead of three matters in the recurrence, where the arrays are small and the
+    per-node cost of Python is a large part of each step. h and W are 2-D.
+    """
+
+    @staticmethod
+    def forward(ctx, x, h, W):
+        z = h @ W
+        if z.shape == x.shape:
+            z += x
+        else:
+            z = z + x
+        y = np.tanh(z, out=z)
+        ctx.save_for_backward(h, W, y)
+        ctx.x_shape = x.shape
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        h, W, y = ctx.saved_tensors
+        need_x, need_h, need_W = ctx.needs_input_grad
+        dz = y * y
+        np.subtract(1, dz, out=dz)
+        dz *= g
+        gW = None
+        if need_W:
+            gW = MatMulWeightGrad(h, dz) if ctx.parents[2]._ctx is None else h.T @ dz
+        return (unbroadcast(dz, ctx.x_shape) if need_x else None,
+                dz @ W.T if need_h else None,
+                gW)
+
+
+class CrossEntropy(Function):
+    """L = mean (or sum) over rows n of -log softmax(a_n)[t_n], for logits a (N, C), targets t (N,).
+
+    Twin: `-a.log_softmax(axis=-1)[arange(N), t].mean()`. With p = softmax(a) and the one-hot
+    rows of t, dL/da = (p - onehot(t)) / N for the mean: one pass, where the twin builds a zero
+    (N, C) array for the indexing and a second one for log_softmax's backward. Stable for any
+    logits: the row maximum is subtracted before exp.
+    """
+
+    @staticmethod
+    def forward(ctx, a, targets, reduction="mean"):
+        rows = np.arange(len(a))
+        z = a - a.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        ctx.save_for_backward(logp)
+        ctx.rows, ctx.targets = rows, targets
+        ctx.scale = 1.0 / len(a) if reduction == "mean" else 1.0
+        return -logp[rows, targets].sum() * ctx.scale
+
+    @staticmethod
+    def backward(ctx, g):
+        (logp,) = ctx.saved_tensors
+        grad = np.exp(logp)
+        grad[ctx.rows, ctx.targets] -= 1
+        grad *= g * ctx.scale
+        return grad
 
 
 # --- reductions -------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ All five gradients are wrong, through two mistakes.
     np.where returns (row indices, column indices), and [0][0] is the row index, always 0. Then
     `dout[0] -= 1` on a (1, V) array subtracts 1 from every entry: d_t = p_t - 1 instead of
     p_t - onehot(target). The index needs [1][0]. The same slip in the forward pass makes the
-    printed loss -sum_t log p_t[0], the probability of class 0.
+    printed loss -sum_t log p_t[0], the log-probability of class 0.
   * The error passed to the previous step is dz_t Whh. The forward pass uses h_{t-1} Whh, so
     it must be dz_t Whh^T. Whh is square, so nothing fails, and every step before the last
     gets the wrong error: dWhh, dWih and dbh are wrong even with the right d_t.
@@ -47,7 +47,7 @@ Outside the gradient:
     learn "position i is followed by position i + 1", and it has thousands of classes. The
     printed first loss, 176.9 = 20 ln(about 6900) over 20 steps, matches a class per position.
   * The window end is capped at len - 2, so the last character is never a target.
-  * The softmax exponentiates raw scores.
+  * The softmax exponentiates raw scores, and would overflow once a score passed about 709.
 
 The document clips each gradient entry to [-3, 3] before its update. That is a training choice:
 `backward_as_written` returns the unclipped gradient, and the update functions clip.
@@ -103,8 +103,15 @@ def _softmax(o):
     return e / np.sum(e)
 
 
-def _forward(params, problem, softmax):
-    """One-hot rows, states and probabilities keyed by time step, with states[-1] = hprev."""
+def _log_softmax(o):
+    # log p = o - max - log sum exp(o - max): finite even where p itself underflows to 0.
+    shifted = o - np.max(o)
+    return shifted - np.log(np.sum(np.exp(shifted)))
+
+
+def _forward(params, problem, normalize):
+    """One-hot rows, states and probabilities keyed by time step, with states[-1] = hprev.
+    `normalize` maps scores to probabilities (or, for the loss, to log-probabilities)."""
     Wih, Whh, Who, bh, bo = (params[n] for n in PARAMETERS)
     vocab = Wih.shape[0]
     xs = {t: _one_hot_row(c, vocab) for t, c in enumerate(problem["inputs"])}
@@ -112,14 +119,14 @@ def _forward(params, problem, softmax):
     hs, ps = {-1: problem["hprev"]}, {}
     for t in range(len(xs)):
         hs[t] = np.tanh(xs[t] @ Wih + hs[t - 1] @ Whh + bh)
-        ps[t] = softmax(hs[t] @ Who + bo)
+        ps[t] = normalize(hs[t] @ Who + bo)
     return xs, ys, hs, ps
 
 
 def loss(params, problem):
     """The summed cross-entropy of the window."""
-    _, _, _, ps = _forward(params, problem, _softmax)
-    return float(sum(-np.log(ps[t][0, c]) for t, c in enumerate(problem["targets"])))
+    _, _, _, log_ps = _forward(params, problem, _log_softmax)
+    return float(sum(-log_ps[t][0, c] for t, c in enumerate(problem["targets"])))
 
 
 def _target_index_as_written(target_row):
@@ -145,7 +152,7 @@ def backward_as_written(params, problem):
         d_out[k] -= 1.0                              # row 0 of a (1, V) array: every entry
         grads["Who"] += hs[t].T @ d_out
         grads["bo"] += d_out
-        dh = d_out[k] @ Who.T + dh_prev              # row 0 is the whole row, so this is d_out Who^T
+        dh = d_out[k] @ Who.T + dh_prev              # row 0 is the whole row: d_out Who^T
         dz = (1.0 - hs[t] ** 2) * dh
         grads["Whh"] += hs[t - 1].T @ dz
         grads["bh"] += dz
@@ -200,7 +207,7 @@ def update_as_written(params, grads, state):
     for name in PARAMETERS:
         g = np.clip(grads[name], -_CLIP, _CLIP)
         velocity = state.setdefault(name, np.zeros_like(params[name]))
-        velocity = _MOMENTUM * velocity + _LEARNING_RATE * g   # a new array; the buffer is untouched
+        velocity = _MOMENTUM * velocity + _LEARNING_RATE * g  # a new array, buffer untouched
         params[name] -= velocity
 
 

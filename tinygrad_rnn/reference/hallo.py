@@ -30,14 +30,16 @@ With d_t = (p_t - y_t) / T and dh_T = 0 beyond the last step:
     dz_t = (1 - h_t^2) * dh_t
     dWxh = sum_t dz_t x_t^T                    dWhh = sum_t dz_t h_{t-1}^T
 
-The markdown even writes the sum over earlier steps k for dWhh and dWxh.
+The markdown's own formulas for dWhh and dWxh already sum over the earlier steps k.
 
 Findings
 --------
 The code computes none of the three gradients correctly.
   * `dout[targets[t]] -= 1` indexes with the one-hot row itself. Integer fancy indexing reads
     the row's entries 0, 1, 0, 0 as row numbers, so the code subtracts 1 from rows 0 and 1 of
-    p_t, never from the target's row. Every gradient starts from this wrong output error.
+    p_t, never from the target's row. (In the notebook's run the targets arrive as the 0/1
+    scalars described below, which hit row 0 or row 1: still never the target.) Every
+    gradient starts from this wrong output error.
   * There is no dh_next. Each step's error passes back through its own tanh only, never into
     earlier steps, so dWhh and dWxh lack every term that crosses time. The markdown's own sum
     over k is not implemented.
@@ -49,11 +51,13 @@ without an axis flattens the wrapped target window into a 1-D array, so `targets
 0 or 1, not a row. The printed loss is -sum(log p_t * targets[t]) / T with p_t of shape (V, 1).
 For a (V,)-shaped target that broadcasts to a (V, V) matrix and sums the logs of all V
 probabilities. With the flattened 0/1 targets it is the same sum, counted only at the steps whose
-scalar is 1. The printed starting value, 1.1090 = 4 ln 4 / 5, is exactly that: one step counted,
-at near-uniform p. The printed loss then rises in every epoch, which is what descending on the
-wrong gradient looks like. The returned list of states keeps hprev last, because each new state
-is inserted before it, so `ht[-1]` hands the zero state back instead of the last state. The
-training softmax does not subtract the max, though predict() does.
+scalar is 1. The notebook's first printed loss, 1.1090 = 4 ln 4 / 5, is exactly that: one step
+counted, at near-uniform p, where the true mean cross-entropy would be near ln 4 = 1.386.
+
+Two more things are wrong. The returned list of states keeps hprev last, because each new state
+is inserted before it. So `ht[-1]` hands the initial zero state back instead of the last state,
+and the state is never carried over. The training softmax does not subtract the max, though
+predict() does.
 
 The update itself is plain gradient descent with each entry clipped to [-5, 5]. Its third line
 multiplies by an undefined `learning_ratess`, a NameError. `update_as_written` reads it as
@@ -111,27 +115,34 @@ def _softmax(o):
     return e / np.sum(e)
 
 
-def _forward_as_written(params, inputs, hprev, softmax=_softmax_as_written):
+def _log_softmax(o):
+    # log p = o - max - log sum exp(o - max): finite even where p itself underflows to 0.
+    shifted = o - np.max(o)
+    return shifted - np.log(np.sum(np.exp(shifted)))
+
+
+def _forward_as_written(params, inputs, hprev, normalize=_softmax_as_written):
     """The document's forward, with its list layout.
 
     The lists start as [hprev], and the state of step t is inserted at position t, in front of
     hprev. So states[t - 1] is h_{t-1} (and hprev at t = 0), but hprev stays last.
+    `normalize` maps scores to probabilities (or, for the loss, to log-probabilities).
     """
     Wxh, Whh, Why = (params[n] for n in PARAMETERS)
     states, probs = [hprev], []
     for t in range(inputs.shape[0]):
         x = inputs[t].reshape(-1, 1)
         states.insert(t, np.tanh(Wxh @ x + Whh @ states[t - 1]))
-        probs.insert(t, softmax(Why @ states[t]))
+        probs.insert(t, normalize(Why @ states[t]))
     return states, probs
 
 
 def loss(params, problem):
     """The mean cross-entropy over the window."""
     targets = problem["targets"]
-    _, probs = _forward_as_written(params, problem["inputs"], problem["hprev"], _softmax)
+    _, log_probs = _forward_as_written(params, problem["inputs"], problem["hprev"], _log_softmax)
     T = targets.shape[0]
-    return float(sum(-targets[t] @ np.log(probs[t][:, 0]) for t in range(T)) / T)
+    return float(sum(-targets[t] @ log_probs[t][:, 0] for t in range(T)) / T)
 
 
 def _reported_loss_as_written(params, inputs, targets, hprev):

@@ -97,21 +97,28 @@ def _softmax(y):
     return e / np.sum(e)
 
 
-def _forward(params, problem, softmax):
-    """xs, hs, ps keyed by time step, with hs[-1] = hprev."""
+def _log_softmax(y):
+    # log p = y - max - log sum exp(y - max): finite even where p itself underflows to 0.
+    shifted = y - np.max(y)
+    return shifted - np.log(np.sum(np.exp(shifted)))
+
+
+def _forward(params, problem, normalize):
+    """xs, hs, ps keyed by time step, with hs[-1] = hprev. `normalize` maps scores to
+    probabilities (or, for the loss, to log-probabilities)."""
     Wxh, Whh, Why, bh, by = (params[n] for n in PARAMETERS)
     xs, hs, ps = {}, {-1: np.copy(problem["hprev"])}, {}
     for t, ix in enumerate(problem["inputs"]):
         xs[t] = _one_hot(ix, Wxh.shape[1])
         hs[t] = np.tanh(Wxh @ xs[t] + Whh @ hs[t - 1] + bh)
-        ps[t] = softmax(Why @ hs[t] + by)
+        ps[t] = normalize(Why @ hs[t] + by)
     return xs, hs, ps
 
 
 def loss(params, problem):
-    """The summed cross-entropy of the window (evaluated with a max-shifted softmax)."""
-    _, _, ps = _forward(params, problem, _softmax)
-    return float(sum(-np.log(ps[t][c, 0]) for t, c in enumerate(problem["targets"])))
+    """The summed cross-entropy of the window (log-probabilities taken stably)."""
+    _, _, log_ps = _forward(params, problem, _log_softmax)
+    return float(sum(-log_ps[t][c, 0] for t, c in enumerate(problem["targets"])))
 
 
 def _bptt(params, problem, softmax):

@@ -1,0 +1,260 @@
+"""The "Hallo" reference: its loss and corrected gradient against autograd and finite
+differences, each of its three gradient mistakes, its other findings, and its SGD step."""
+import numpy as np
+import pytest
+
+from tinygrad_rnn import Tensor
+from tinygrad_rnn.reference import hallo as doc
+
+SEEDS = [0, 1, 2, 3]
+
+
+def problem_for(seed):
+    return doc.sample_problem(np.random.default_rng(seed))
+
+
+def rel_error(a, b):
+    return np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1e-300)
+
+
+def autograd(problem, loss_fn=doc.tensor_loss):
+    """(loss value, gradients) from a Tensor loss and backward()."""
+    tparams = {n: Tensor(a.copy(), requires_grad=True) for n, a in problem["params"].items()}
+    out = loss_fn(tparams, problem)
+    out.backward()
+    return out.item(), {n: t.grad for n, t in tparams.items()}
+
+
+def finite_differences(problem, eps=1e-6):
+    """Central differences of the numpy `loss`: an oracle that shares no code with any backward."""
+    params = problem["params"]
+    grads = {}
+    for name, value in params.items():
+        g = np.zeros_like(value)
+        for i in np.ndindex(value.shape):
+            shifted = {n: a.copy() for n, a in params.items()}
+            shifted[name][i] += eps
+            up = doc.loss(shifted, problem)
+            shifted[name][i] -= 2 * eps
+            g[i] = (up - doc.loss(shifted, problem)) / (2 * eps)
+        grads[name] = g
+    return grads
+
+
+def as_written_model(tparams, problem):
+    """A loss whose autograd gradient is, by construction, what the document's backward computes:
+
+    * the output error is p_t - e_0 - e_1 (the gradient of logsumexp(o) - o_0 - o_1), because
+      `dout[targets[t]] -= 1` indexes with the one-hot's 0/1 entries;
+    * h_{t-1} enters step t as a constant, so each step's error stops at its own tanh;
+    * the terms are summed, not averaged.
+    """
+    Wxh, Whh, Why = (tparams[n] for n in doc.PARAMETERS)
+    states, _ = doc._forward_as_written(problem["params"], problem["inputs"], problem["hprev"])
+    total = 0.0
+    for t, x in enumerate(problem["inputs"]):
+        h = (Wxh @ x.reshape(-1, 1).astype(float) + Whh @ Tensor(states[t - 1])).tanh()
+        o = Why @ h
+        # logsumexp(o) - o_0 - o_1, written as -log softmax(o)_0 - o_1
+        total = -o.log_softmax(axis=0)[0, 0] - o[1, 0] + total
+    return total
+
+
+# --- the interface ----------------------------------------------------------------------------
+
+def test_interface():
+    problem = problem_for(0)
+    assert doc.SOURCE == "003_f56a54b9340eb2bd.txt"
+    assert tuple(problem["params"]) == doc.PARAMETERS == ("Wxh", "Whh", "Why")
+    assert all(a.dtype == np.float64 for a in problem["params"].values())
+    # One window, as the document sees "Hallo": integer one-hot rows, the targets shifted by one
+    # and wrapping around to the first character.
+    inputs, targets = problem["inputs"], problem["targets"]
+    assert inputs.dtype.kind == "i" and np.all(inputs.sum(axis=1) == 1)
+    assert np.array_equal(targets[:-1], inputs[1:]) and np.array_equal(targets[-1], inputs[0])
+    assert set(doc.GRADIENT_FINDINGS) == set(doc.PARAMETERS)
+    assert all(isinstance(f, str) for f in doc.OTHER_FINDINGS)
+
+
+# --- the gradient -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_loss_equals_tensor_loss(seed):
+    problem = problem_for(seed)
+    value, _ = autograd(problem)
+    assert value == pytest.approx(doc.loss(problem["params"], problem), rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_autograd_equals_corrected_backward(seed):
+    problem = problem_for(seed)
+    _, auto = autograd(problem)
+    hand = doc.backward_corrected(problem["params"], problem)
+    for name in doc.PARAMETERS:
+        assert rel_error(hand[name], auto[name]) < 1e-9, name
+
+
+@pytest.mark.parametrize("seed", SEEDS[:2])
+def test_corrected_backward_matches_finite_differences(seed):
+    problem = problem_for(seed)
+    hand = doc.backward_corrected(problem["params"], problem)
+    numeric = finite_differences(problem)
+    for name in doc.PARAMETERS:
+        assert rel_error(hand[name], numeric[name]) < 1e-6, name
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_as_written_is_wrong_for_every_flagged_parameter(seed):
+    problem = problem_for(seed)
+    _, auto = autograd(problem)
+    written = doc.backward_as_written(problem["params"], problem)
+    for name in doc.GRADIENT_FINDINGS:
+        assert rel_error(written[name], auto[name]) > 1e-2, name
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_as_written_is_exactly_the_three_mistakes(seed):
+    # Every flagged gradient equals autograd of a loss that has exactly the three mistakes:
+    # wrong rows in the output error, no flow into earlier steps, no 1/T.
+    problem = problem_for(seed)
+    _, model = autograd(problem, as_written_model)
+    written = doc.backward_as_written(problem["params"], problem)
+    for name in doc.PARAMETERS:
+        assert rel_error(written[name], model[name]) < 1e-9, name
+
+
+def test_Why_subtracts_one_at_rows_0_and_1_instead_of_the_target():
+    problem = problem_for(0)
+    params, inputs, targets = problem["params"], problem["inputs"], problem["targets"]
+    T = len(inputs)
+    states, probs = doc._forward_as_written(params, inputs, problem["hprev"])
+    rows_01 = np.zeros((len(targets[0]), 1))
+    rows_01[:2] = 1.0
+    expected = sum((probs[t] - rows_01) @ states[t].T for t in range(T))
+    assert rel_error(doc.backward_as_written(params, problem)["Why"], expected) < 1e-12
+    # Why's error lies only in its output error and scale: with both fixed it is right.
+    right = sum((probs[t] - targets[t].reshape(-1, 1)) @ states[t].T for t in range(T)) / T
+    assert rel_error(doc.backward_corrected(params, problem)["Why"], right) < 1e-12
+
+
+@pytest.mark.parametrize("name", ["Whh", "Wxh"])
+def test_recurrent_gradients_stop_at_one_step(name):
+    # With a one-step window there is no earlier step to reach, so only the output error and
+    # the scale (here 1/T = 1) remain: fixing the output error makes as-written right.
+    problem = problem_for(1)
+    one = dict(problem, inputs=problem["inputs"][:1], targets=problem["targets"][:1])
+    rows_01 = np.zeros_like(one["targets"])
+    rows_01[0, :2] = 1
+    surrogate = dict(one, targets=rows_01)            # a "target" with ones at rows 0 and 1
+    written = doc.backward_as_written(one["params"], one)[name]
+    assert rel_error(written, doc.backward_corrected(one["params"], surrogate)[name]) < 1e-12
+    # Over the full window the missing dh_next matters.
+    rows_01 = np.zeros_like(problem["targets"])
+    rows_01[:, :2] = 1
+    surrogate = dict(problem, targets=rows_01)
+    full = len(problem["inputs"]) * doc.backward_corrected(problem["params"], surrogate)[name]
+    written = doc.backward_as_written(problem["params"], problem)[name]
+    assert rel_error(written, full) > 1e-2
+
+
+# --- the other findings -----------------------------------------------------------------------
+
+def test_there_is_one_test_per_other_finding():
+    assert len(doc.OTHER_FINDINGS) == 4  # the four tests below
+
+
+def hallo(hidden=100, seed=0):
+    """The document's setup: "Hallo" over the characters a, H, l, o (so that X[0], the "H",
+    prints as [0, 1, 0, 0] as in the notebook) and weights drawn as randn * 0.01."""
+    chars = ["a", "H", "l", "o"]
+    X = doc._one_hot_rows([chars.index(c) for c in "Hallo"], len(chars))
+    rng = np.random.default_rng(seed)
+    params = {"Wxh": rng.standard_normal((hidden, 4)) * 0.01,
+              "Whh": rng.standard_normal((hidden, hidden)) * 0.01,
+              "Why": rng.standard_normal((4, hidden)) * 0.01}
+    return X, params, np.zeros((hidden, 1))
+
+
+def test_np_append_flattens_the_wrapped_targets():
+    X, _, _ = hallo()
+    assert np.array_equal(X[0], [0, 1, 0, 0])
+    written = doc._window_targets(X, 0, 5)
+    assert written.shape == (20,)                     # 4 rows and X[0], flattened
+    assert np.ndim(written[0]) == 0                   # targets[t] is a 0 or a 1
+    fixed = doc._window_targets(X, 0, 5, as_written=False)
+    assert np.array_equal(fixed, np.vstack([X[1:], X[:1]]))
+
+
+def test_reported_loss_sums_all_log_probabilities():
+    # With target rows, the (V, 1) * (V,) product broadcasts and the loss sums log p over all V.
+    problem = problem_for(0)
+    params, inputs = problem["params"], problem["inputs"]
+    T = len(inputs)
+    _, probs = doc._forward_as_written(params, inputs, problem["hprev"])
+    all_logs = -sum(np.log(p).sum() for p in probs) / T
+    reported = doc._reported_loss_as_written(params, inputs, problem["targets"], problem["hprev"])
+    assert reported == pytest.approx(all_logs, rel=1e-12)
+    assert reported != pytest.approx(doc.loss(params, problem), rel=1e-3)
+    # On the document's data: the flattened targets are [1, 0, 0, 0, 0, ...], so one step's
+    # sum of 4 log-probabilities, near-uniform at this initialisation: 4 ln 4 / 5 = 1.1090,
+    # the first loss the notebook prints. The true mean cross-entropy is near ln 4 = 1.386.
+    X, params, h0 = hallo()
+    reported = doc._reported_loss_as_written(params, X, doc._window_targets(X, 0, 5), h0)
+    assert reported == pytest.approx(4 * np.log(4) / 5, abs=1e-3)
+    assert 4 * np.log(4) / 5 == pytest.approx(1.10904, abs=1e-5)
+    true = doc.loss(params, {"inputs": X, "targets": doc._window_targets(X, 0, 5, False),
+                             "hprev": h0})
+    assert true == pytest.approx(np.log(4), abs=1e-3)
+
+
+def test_returned_states_keep_hprev_last_so_the_state_is_not_carried():
+    problem = problem_for(0)
+    states, _ = doc._forward_as_written(problem["params"], problem["inputs"], problem["hprev"])
+    T = len(problem["inputs"])
+    assert states[-1] is problem["hprev"]             # what ht[-1] hands to the next window
+    last = np.tanh(problem["params"]["Wxh"] @ problem["inputs"][T - 1].reshape(-1, 1)
+                   + problem["params"]["Whh"] @ states[T - 2])
+    assert np.allclose(states[T - 1], last, rtol=1e-12)  # the state that should be carried
+    assert not np.allclose(states[-1], states[T - 1])
+
+
+def test_training_softmax_overflows_where_a_shifted_one_does_not():
+    problem = problem_for(0)
+    params = {n: a.copy() for n, a in problem["params"].items()}
+    params["Why"] *= 2000.0                           # scores of order 1000
+    with np.errstate(over="ignore", invalid="ignore"):
+        written = doc.backward_as_written(params, problem)
+    assert any(np.isnan(g).any() for g in written.values())
+    fixed = doc.backward_corrected(params, problem)
+    assert all(np.isfinite(g).all() for g in fixed.values())
+    assert np.isfinite(doc.loss(params, problem))
+
+
+# --- the update -------------------------------------------------------------------------------
+
+def test_update_clips_then_steps_all_three_with_the_learning_rate():
+    # The document's `learning_ratess` (a NameError) is read as learning_rate for Why too.
+    params = {n: a.copy() for n, a in problem_for(0)["params"].items()}
+    before = {n: a.copy() for n, a in params.items()}
+    grads = {n: np.full_like(a, -10.0) for n, a in params.items()}  # clipped to -5
+    doc.update_as_written(params, grads, {})
+    for name in doc.PARAMETERS:
+        assert np.allclose(params[name] - before[name], 0.1 * 5.0, rtol=1e-12), name
+
+
+def test_optimizer_steps_equal_update_as_written():
+    from tinygrad_rnn.nn.utils import clip_grad_value_
+
+    params = {n: a.copy() for n, a in problem_for(0)["params"].items()}
+    tensors = [Tensor(params[n].copy(), requires_grad=True) for n in doc.PARAMETERS]
+    optimizer = doc.make_optimizer(tensors)
+    state, rng = {}, np.random.default_rng(3)
+    for _ in range(2):
+        grads = {n: rng.normal(0.0, 4.0, a.shape) for n, a in params.items()}  # some past 5
+        for name, t in zip(doc.PARAMETERS, tensors):
+            t.grad = grads[name].copy()
+        clip_grad_value_(tensors, 5.0)
+        optimizer.step()
+        doc.update_as_written(params, grads, state)
+        for name, t in zip(doc.PARAMETERS, tensors):
+            assert np.allclose(t.data, params[name], rtol=1e-12, atol=1e-15), name
