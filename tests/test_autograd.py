@@ -232,3 +232,18 @@ def test_weight_used_at_many_steps_mixed_with_other_uses():
     w = Tensor(rand(4, 4, seed=1) * 0.5, requires_grad=True)
     assert gradcheck(unrolled, [w, Tensor(rand(3, 4, seed=2), requires_grad=True)])
     assert gradcheck(lambda w: (Tensor(rand(2, 3, 4)) @ w).sum() + (w ** 2).sum(), [w])
+
+
+def test_table_rows_read_at_many_steps():
+    """Deferred row-gradient terms of a leaf table (embedding) merge with ordinary uses."""
+    from tinygrad_rnn import gradcheck
+
+    ids = np.array([[0, 2], [2, 2], [1, 0]])
+
+    def unrolled(table):
+        h = 0
+        for t in range(3):
+            h = (table[ids[t]] + h).tanh()
+        return (h * table[1]).sum() + table.sum()
+
+    assert gradcheck(unrolled, [Tensor(rand(3, 4, seed=3), requires_grad=True)])

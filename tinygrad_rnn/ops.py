@@ -440,11 +440,35 @@ class GetItem(Function):
     @staticmethod
     def backward(ctx, g):
         shape, dtype, index = ctx.args
+        if type(index) is np.ndarray and index.dtype.kind in "iu" and ctx.parents[0]._ctx is None:
+            return RowsGrad(shape, dtype, index, g)  # rows of a leaf table: one scatter at the end
         grad = np.zeros(shape, dtype=dtype)
         if _is_advanced(index):
             np.add.at(grad, index, g)
         else:  # basic slicing never repeats an element
             grad[index] = g
+        return grad
+
+
+class RowsGrad(Deferred):
+    """dL/dA for rows A[index] picked from a leaf table A (an embedding), left unevaluated.
+
+    A table read at every time step gets T such terms; they are gathered and scattered into one
+    zero table with a single `np.add.at`, instead of T zero tables added together.
+    """
+
+    def __init__(self, shape, dtype, index, g):
+        self.shape, self.dtype = shape, dtype
+        self.index, self.g = [index.reshape(-1)], [g.reshape((-1,) + shape[1:])]
+
+    def merge(self, other):
+        self.index += other.index
+        self.g += other.g
+        return True
+
+    def evaluate(self):
+        grad = np.zeros(self.shape, dtype=self.dtype)
+        np.add.at(grad, np.concatenate(self.index), np.concatenate(self.g))
         return grad
 
 

@@ -114,7 +114,7 @@ def test_dc_stays_zero_instead_of_summing_output_errors(seed):
     assert rel_error(auto["c"], expected) < 1e-12
     # And a zero gradient means Adagrad never moves c.
     before = params["c"].copy()
-    doc.update_as_written(params, doc.clip(written), {})
+    doc.update_as_written(params, written, {})
     assert np.array_equal(params["c"], before)
 
 
@@ -178,6 +178,17 @@ def test_data_reader_skips_a_last_window_that_fits_exactly():
 
 # --- the update -------------------------------------------------------------------------------
 
+def test_update_clips_then_takes_an_adagrad_step():
+    params = {n: a.copy() for n, a in problem_for(0)["params"].items()}
+    grads = {n: np.full_like(a, -10.0) for n, a in params.items()}  # clipped to -5
+    before = {n: a.copy() for n, a in params.items()}
+    doc.update_as_written(params, grads, {})
+    step = 0.1 * 5.0 / np.sqrt(25.0 + 1e-8)
+    for name in doc.PARAMETERS:
+        assert np.allclose(params[name] - before[name], step, rtol=1e-12), name
+    assert np.all(grads["U"] == -10.0)  # the caller's gradients are left alone
+
+
 def test_clip_matches_clip_grad_value():
     from tinygrad_rnn.nn.utils import clip_grad_value_
 
@@ -192,14 +203,17 @@ def test_clip_matches_clip_grad_value():
 
 
 def test_optimizer_steps_equal_update_as_written():
+    from tinygrad_rnn.nn.utils import clip_grad_value_
+
     params = {n: a.copy() for n, a in problem_for(0)["params"].items()}
     tensors = {n: Tensor(a.copy(), requires_grad=True) for n, a in params.items()}
     optimizer = doc.make_optimizer([tensors[n] for n in doc.PARAMETERS])
     state, rng = {}, np.random.default_rng(3)
     for _ in range(3):                  # several steps, so the Adagrad memory matters
-        grads = doc.clip({n: rng.normal(0.0, 4.0, a.shape) for n, a in params.items()})
+        grads = {n: rng.normal(0.0, 4.0, a.shape) for n, a in params.items()}  # some past the clip
         for name, t in tensors.items():
             t.grad = grads[name].copy()
+        clip_grad_value_(list(tensors.values()), doc.CLIP_VALUE)
         optimizer.step()
         doc.update_as_written(params, grads, state)
         for name in doc.PARAMETERS:

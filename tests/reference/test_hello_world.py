@@ -184,6 +184,16 @@ def test_unit_variance_initialisation_saturates_the_hidden_layer():
 
 # --- the update -------------------------------------------------------------------------------
 
+def test_update_clips_then_takes_a_gradient_step():
+    params = {n: a.copy() for n, a in problem_for(0)["params"].items()}
+    grads = {n: np.full_like(a, 10.0) for n, a in params.items()}  # clipped to 1
+    before = {n: a.copy() for n, a in params.items()}
+    doc.update_as_written(params, grads, {})
+    for name in doc.PARAMETERS:
+        assert np.allclose(before[name] - params[name], 0.01, rtol=1e-12), name
+    assert np.all(grads["Wxh"] == 10.0)  # the caller's gradients are left alone
+
+
 def test_clip_matches_clip_grad_value():
     from tinygrad_rnn.nn.utils import clip_grad_value_
 
@@ -198,14 +208,17 @@ def test_clip_matches_clip_grad_value():
 
 
 def test_optimizer_steps_equal_update_as_written():
+    from tinygrad_rnn.nn.utils import clip_grad_value_
+
     params = {n: a.copy() for n, a in problem_for(0)["params"].items()}
     tensors = {n: Tensor(a.copy(), requires_grad=True) for n, a in params.items()}
     optimizer = doc.make_optimizer([tensors[n] for n in doc.PARAMETERS])
     state, rng = {}, np.random.default_rng(3)
     for _ in range(3):
-        grads = doc.clip({n: rng.normal(0.0, 2.0, a.shape) for n, a in params.items()})
+        grads = {n: rng.normal(0.0, 2.0, a.shape) for n, a in params.items()}  # some past the clip
         for name, t in tensors.items():
             t.grad = grads[name].copy()
+        clip_grad_value_(list(tensors.values()), doc.CLIP_VALUE)
         optimizer.step()
         doc.update_as_written(params, grads, state)
         for name in doc.PARAMETERS:

@@ -34,8 +34,9 @@ then hidden 300 and lr 0.05.
 Clipping
 --------
 The document clips inside backward(), but clipping is a training choice, not part of the gradient.
-`backward_as_written` therefore returns the unclipped gradient. `clip` applies the document's
-clipping (the same as `clip_grad_value_(params, 5)`).
+`backward_as_written` therefore returns the unclipped gradient. `update_as_written` clips and then
+takes the Adagrad step. `clip` applies the clipping alone; it does the same as
+`clip_grad_value_(params, 5)`.
 
 Findings
 --------
@@ -175,16 +176,20 @@ def clip(grads):
 
 
 def update_as_written(params, grads, state):
-    """Adagrad as in the document, in place. `state` keeps the squared-gradient memory."""
+    """The document's training step after the backward pass, in place: clip every entry to
+    [-5, 5], then Adagrad. `state[name]` is the running sum of squared clipped gradients."""
     for name in PARAMETERS:
+        g = np.clip(grads[name], -CLIP_VALUE, CLIP_VALUE)
         mem = state.setdefault(name, np.zeros_like(params[name]))
-        mem += grads[name] * grads[name]
-        params[name] += -LEARNING_RATE * grads[name] / np.sqrt(mem + ADAGRAD_FLOOR)
+        mem += g * g
+        params[name] += -LEARNING_RATE * g / np.sqrt(mem + ADAGRAD_FLOOR)
 
 
 def make_optimizer(tensors):
-    """One step equals `update_as_written`. The memory starts at 1e-8 instead of 0, and there is
-    no eps outside the root, so sqrt(1e-8 + sum g^2) is exactly the document's sqrt(mem + 1e-8)."""
+    """Adagrad whose step equals `update_as_written` once the gradients are clipped with
+    `clip_grad_value_(tensors, CLIP_VALUE)`. The memory starts at 1e-8 instead of 0, and there
+    is no eps outside the root, so sqrt(1e-8 + sum g^2) is exactly the document's
+    sqrt(mem + 1e-8)."""
     from tinygrad_rnn.optim import Adagrad
 
     return Adagrad(tensors, lr=LEARNING_RATE, initial_accumulator_value=ADAGRAD_FLOOR, eps=0.0)
@@ -274,7 +279,8 @@ OTHER_FINDINGS = [
     "affects the printed samples.",
     "sample() and predict() compute exp(y)/sum(exp(y)) inline, the unshifted softmax that the text "
     "itself shows overflowing to nan; they should call the shifted self.softmax. This is latent: "
-    "|y_i| <= sum_j |V_ij| + |c_i|, far below the overflow point of about 709 at these weight sizes.",
+    "|y_i| <= sum_j |V_ij| + |c_i|, which is at most 10 at the document's initialisation, far below "
+    "exp's overflow near 709.",
     "train(num_epochs) wraps the run-until-converged while loop in the epoch loop and never resets "
     "smooth_loss, so epoch 1 runs until the smoothed loss falls below 0.01, with no iteration cap, "
     "and every later epoch runs zero batches.",

@@ -24,16 +24,16 @@ lr = 0.01, over the full sequence.
 Clipping
 --------
 Clipping is a training choice, not part of the gradient, so `backward_as_written` returns the
-unclipped gradient. `clip` applies the notebook's clipping (the same as
-`clip_grad_value_(params, 1)`).
+unclipped gradient. `update_as_written` clips and then takes the step. `clip` applies the
+clipping alone; it does the same as `clip_grad_value_(params, 1)`.
 
 Findings
 --------
 The output layer's gradient (Why, by) is right. The hidden layer's is not. The carried gradient
 dF_dh starts at zero and is never updated, because the line that would update it is commented
 out. So every step sees only its own output's error, with no backprop through time; this affects
-Wxh, Whh and bh. The commented-out line would also be wrong: it multiplies by tanh' outside the
-matrix product. dWhh has a second mistake: it uses the current state h_t where the input to Whh
+Wxh, Whh and bh. The commented-out line would also be wrong: it computes
+dL_dh * (tanh' @ Whh) where it should compute (dL_dh * tanh') @ Whh. dWhh has a second mistake: it uses the current state h_t where the input to Whh
 is h_{t-1}.
 
 Outside the gradient: the unit-variance initialisation saturates most tanh units. The softmax is
@@ -130,7 +130,7 @@ def _bptt(params, problem, carry, whh_input):
         if carry == "correct":
             dh_next = dz1 @ Whh                          # h_t = tanh(... + h_{t-1} Whh^T ...)
         elif carry == "commented":
-            dh_next = dh * (tanh_grad @ Whh)             # tanh' applied outside the product
+            dh_next = dh * (tanh_grad @ Whh)             # dh taken outside the product
         # carry == "none": dh_next keeps its initial zeros, as in the notebook
     return grads
 
@@ -173,13 +173,15 @@ def clip(grads):
 
 
 def update_as_written(params, grads, state):
-    """Plain gradient descent, in place; `state` is unused."""
+    """The notebook's training step after the backward pass, in place: clip every entry to
+    [-1, 1], then plain gradient descent. `state` is unused."""
     for name in PARAMETERS:
-        params[name] -= LEARNING_RATE * grads[name]
+        params[name] -= LEARNING_RATE * np.clip(grads[name], -CLIP_VALUE, CLIP_VALUE)
 
 
 def make_optimizer(tensors):
-    """Plain SGD: one step is p -= lr * g."""
+    """Plain SGD, p -= lr * g, whose step equals `update_as_written` once the gradients are
+    clipped with `clip_grad_value_(tensors, CLIP_VALUE)`."""
     from tinygrad_rnn.optim import SGD
 
     return SGD(tensors, lr=LEARNING_RATE)
