@@ -197,3 +197,17 @@ def test_cross_entropy_equals_its_twin(reduction):
     (yf, gf), (yt, gt) = _grads(fused, [logits]), _grads(twin, [logits])
     np.testing.assert_allclose(yf, yt, rtol=1e-13)
     np.testing.assert_allclose(gf[0], gt[0], rtol=1e-12, atol=1e-15)
+
+
+@given(rows=st.integers(1, 6), n=st.integers(0, 30), tail=st.sampled_from([(), (3,), (2, 2)]),
+       seed=st.integers(0, 2**16))
+def test_scatter_rows_equals_add_at(rows, n, tail, seed):
+    from tinygrad_rnn.ops import scatter_rows
+
+    rng = np.random.default_rng(seed)
+    index = rng.integers(-rows, rows, n)
+    values = rng.standard_normal((n,) + tail)
+    expected = np.zeros((rows,) + tail)
+    np.add.at(expected, index, values)
+    np.testing.assert_allclose(scatter_rows((rows,) + tail, np.float64, index, values), expected,
+                               atol=1e-12)

@@ -440,8 +440,10 @@ class GetItem(Function):
     @staticmethod
     def backward(ctx, g):
         shape, dtype, index = ctx.args
-        if type(index) is np.ndarray and index.dtype.kind in "iu" and ctx.parents[0]._ctx is None:
-            return RowsGrad(shape, dtype, index, g)  # rows of a leaf table: one scatter at the end
+        if type(index) is np.ndarray and index.dtype.kind in "iu":
+            if ctx.parents[0]._ctx is None:  # rows of a leaf table: one scatter at the end
+                return RowsGrad(shape, dtype, index, g)
+            return scatter_rows(shape, dtype, index.reshape(-1), g.reshape((-1,) + shape[1:]))
         grad = np.zeros(shape, dtype=dtype)
         if _is_advanced(index):
             np.add.at(grad, index, g)
@@ -467,9 +469,23 @@ class RowsGrad(Deferred):
         return True
 
     def evaluate(self):
-        grad = np.zeros(self.shape, dtype=self.dtype)
-        np.add.at(grad, np.concatenate(self.index), np.concatenate(self.g))
-        return grad
+        return scatter_rows(self.shape, self.dtype, np.concatenate(self.index), np.concatenate(self.g))
+
+
+def scatter_rows(shape, dtype, index, rows):
+    """A zero table of `shape` with each rows[i] added into row index[i] (repeats accumulate).
+
+    Equal to `np.add.at(table, index, rows)`, but sorts the indices and sums each run of equal
+    ones with `np.add.reduceat`: several times faster for the thousands of rows of a batch.
+    """
+    table = np.zeros(shape, dtype=dtype)
+    index = index % shape[0]  # negative indices count from the end, as in a[index]
+    order = np.argsort(index, kind="stable")
+    sorted_index = index[order]
+    starts = np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
+    if len(sorted_index):
+        table[sorted_index[starts]] = np.add.reduceat(rows[order], starts, axis=0)
+    return table
 
 
 class Stack(Function):

@@ -1,0 +1,11 @@
+"""Layers, models, losses and gradient clipping, as in `torch.nn`."""
+from . import functional, utils
+from .functional import cross_entropy, nll_loss
+from .layers import Embedding, Linear
+from .module import Module, Parameter
+from .rnn import RNN, CharRNN, RNNCell
+from .utils import clip_grad_norm_, clip_grad_value_
+
+__all__ = ["Module", "Parameter", "Linear", "Embedding", "RNNCell", "RNN", "CharRNN",
+           "cross_entropy", "nll_loss", "clip_grad_norm_", "clip_grad_value_", "functional",
+           "utils"]
