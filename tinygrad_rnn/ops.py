@@ -162,8 +162,7 @@ class MatMulWeightGrad(Deferred):
     """
 
     def __init__(self, a, g):
-        self.a = [a.reshape(-1, a.shape[-1])]
-        self.g = [g.reshape(-1, g.shape[-1])]
+        self.a, self.g = [a], [g]
 
     def merge(self, other):
         self.a += other.a
@@ -171,9 +170,11 @@ class MatMulWeightGrad(Deferred):
         return True
 
     def evaluate(self):
-        if len(self.a) == 1:
-            return self.a[0].T @ self.g[0]
-        return np.concatenate(self.a).T @ np.concatenate(self.g)
+        a = [x.reshape(-1, x.shape[-1]) for x in self.a]  # batch axes become more rows
+        g = [x.reshape(-1, x.shape[-1]) for x in self.g]
+        if len(a) == 1:
+            return a[0].T @ g[0]
+        return np.concatenate(a).T @ np.concatenate(g)
 
 
 # --- elementwise functions --------------------------------------------------------------------
