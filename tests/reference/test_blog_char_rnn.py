@@ -115,7 +115,29 @@ def test_as_written_is_wrong_for_every_flagged_parameter(seed):
 def test_target_index_is_the_row_index_zero():
     row = doc._one_hot_row(4, 6)
     assert doc._target_index_as_written(row) == 0
-    assert np.nonzero(row == 1)[1][0] == 4            # the column, [1][0], is the target
+    j = np.nonzero(row == 1)[1][0]
+    assert j == 4                                     # the column, [1][0], is the target
+
+
+def test_column_index_alone_does_not_fix_the_backward_pass():
+    # With j = [1][0], the loss line's p[0][j] is right, but the backward pass indexes the
+    # (1, V) array with one index: doutput_vec[j] fails for j >= 1, in both lines that use it.
+    problem = problem_for(0)
+    Who = problem["params"]["Who"]
+    _, ys, _, ps = doc._forward(problem["params"], problem, doc._softmax)
+    p, y = ps[0], ys[0]
+    j = np.nonzero(y == 1)[1][0]
+    assert p[0][j] == p[0, problem["targets"][0]]     # the loss line
+    for target in range(1, p.shape[1]):
+        with pytest.raises(IndexError):
+            np.copy(p)[target] -= 1.0                 # doutput_vec[j] -= 1
+        with pytest.raises(IndexError):
+            np.dot(p[target].T, Who.T)                # doutput_vec[j].T in dhidden_state
+    # The fix: index the column, and use the whole row for dh.
+    d_out = np.copy(p)
+    d_out[0, j] -= 1.0
+    assert np.allclose(d_out, p - y, rtol=0, atol=1e-15)
+    assert np.dot(d_out, Who.T).shape == problem["hprev"].shape
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -231,7 +253,7 @@ def test_optimizer_steps_equal_update_corrected():
         grads = {n: rng.normal(0.0, 3.0, a.shape) for n, a in params.items()}  # some past 3
         for name, t in zip(doc.PARAMETERS, tensors):
             t.grad = grads[name].copy()
-        clip_grad_value_(tensors, 3.0)
+        clip_grad_value_(tensors, doc.CLIP_VALUE)
         optimizer.step()
         doc.update_corrected(params, grads, state)
         for name, t in zip(doc.PARAMETERS, tensors):

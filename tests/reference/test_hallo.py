@@ -123,7 +123,7 @@ def test_as_written_is_exactly_the_three_mistakes(seed):
         assert rel_error(written[name], model[name]) < 1e-9, name
 
 
-def test_Why_subtracts_one_at_rows_0_and_1_instead_of_the_target():
+def test_Why_subtracts_one_at_rows_0_and_1_whatever_the_target():
     problem = problem_for(0)
     params, inputs, targets = problem["params"], problem["inputs"], problem["targets"]
     T = len(inputs)
@@ -132,6 +132,12 @@ def test_Why_subtracts_one_at_rows_0_and_1_instead_of_the_target():
     rows_01[:2] = 1.0
     expected = sum((probs[t] - rows_01) @ states[t].T for t in range(T))
     assert rel_error(doc.backward_as_written(params, problem)["Why"], expected) < 1e-12
+    # For every target the same two rows: the target's own row only when it is 0 or 1.
+    p = np.full((4, 1), 0.25)
+    for target in range(4):
+        d_out = np.copy(p)
+        d_out[doc._one_hot_rows([target], 4)[0]] -= 1.0
+        assert np.array_equal(d_out, p - np.array([[1.0], [1.0], [0.0], [0.0]])), target
     # Why's error lies only in its output error and scale: with both fixed it is right.
     right = sum((probs[t] - targets[t].reshape(-1, 1)) @ states[t].T for t in range(T)) / T
     assert rel_error(doc.backward_corrected(params, problem)["Why"], right) < 1e-12
@@ -160,7 +166,7 @@ def test_recurrent_gradients_stop_at_one_step(name):
 # --- the other findings -----------------------------------------------------------------------
 
 def test_there_is_one_test_per_other_finding():
-    assert len(doc.OTHER_FINDINGS) == 4  # the four tests below
+    assert len(doc.OTHER_FINDINGS) == 5  # the five tests below
 
 
 def hallo(hidden=100, seed=0):
@@ -230,6 +236,63 @@ def test_training_softmax_overflows_where_a_shifted_one_does_not():
     assert np.isfinite(doc.loss(params, problem))
 
 
+# The notebook's training cell (In [7]), verbatim.
+TRAINING_CELL = """\
+ht = [np.zeros((100, 1))]
+for ite in tqdm(range(iterations)):
+    for i in range(0, X.shape[0], network_length):
+        X_train = X[i:i + network_length]
+        y_train = X[i + 1:i + 1 + network_length]
+        if y_train.shape[0] != network_length:
+            y_train = np.append(y_train, X[0])
+        loss, dWhh, dWxh, dWhy, ht = forward_and_backward(X_train, y_train, ht[-1])
+        Wxh -= dWxh * learning_rate
+        Whh -= dWhh * learning_rate
+        Why -= dWhy * learning_ratess
+    print(predict(X, Wxh, Whh, Why, ht[-1]))
+    print(loss)
+"""
+
+
+def test_training_cell_stops_with_a_name_error_before_Why_is_updated():
+    X, params, _ = hallo()
+    before = {n: a.copy() for n, a in params.items()}
+    calls, printed = [], []
+
+    def forward_and_backward(X_train, targets, hprev):
+        # The document's function: its backward pass, clipped inside, and its returns.
+        current = {n: namespace[n] for n in doc.PARAMETERS}
+        problem = {"inputs": X_train, "targets": targets, "hprev": hprev}
+        grads = {n: np.clip(g, -5.0, 5.0)
+                 for n, g in doc.backward_as_written(current, problem).items()}
+        states, _ = doc._forward_as_written(current, X_train, hprev)
+        loss = doc._reported_loss_as_written(current, X_train, targets, hprev)
+        calls.append(grads)
+        return loss, grads["Whh"], grads["Wxh"], grads["Why"], states
+
+    namespace = {"np": np, "tqdm": lambda it: it, "X": X, "iterations": 30,
+                 "network_length": 5, "learning_rate": doc.LEARNING_RATE,
+                 "forward_and_backward": forward_and_backward,
+                 "predict": lambda *args: printed.append("predict"),
+                 "print": printed.append, **params}
+    with pytest.raises(NameError, match="learning_ratess"):
+        exec(TRAINING_CELL, namespace)
+    # One call, Wxh and Whh stepped once, Why untouched though its gradient is not zero, and
+    # nothing printed: the notebook's 30 printed predictions and losses are not this cell's.
+    assert len(calls) == 1 and printed == []
+    grads = calls[0]
+    for name in ("Wxh", "Whh"):
+        assert np.array_equal(namespace[name], before[name] - grads[name] * 0.1), name
+    assert np.abs(grads["Why"]).max() > 0
+    assert np.array_equal(namespace["Why"], before["Why"])
+    # update_as_written, which reads learning_ratess as learning_rate, also steps Why.
+    fixed = {n: a.copy() for n, a in before.items()}
+    doc.update_as_written(fixed, grads, {})
+    for name in ("Wxh", "Whh"):
+        assert np.array_equal(fixed[name], namespace[name]), name
+    assert np.array_equal(fixed["Why"], before["Why"] - 0.1 * grads["Why"])
+
+
 # --- the update -------------------------------------------------------------------------------
 
 def test_update_clips_then_steps_all_three_with_the_learning_rate():
@@ -253,7 +316,7 @@ def test_optimizer_steps_equal_update_as_written():
         grads = {n: rng.normal(0.0, 4.0, a.shape) for n, a in params.items()}  # some past 5
         for name, t in zip(doc.PARAMETERS, tensors):
             t.grad = grads[name].copy()
-        clip_grad_value_(tensors, 5.0)
+        clip_grad_value_(tensors, doc.CLIP_VALUE)
         optimizer.step()
         doc.update_as_written(params, grads, state)
         for name, t in zip(doc.PARAMETERS, tensors):

@@ -154,7 +154,7 @@ def test_optimizer_steps_equal_update_as_written():
         grads = {n: rng.normal(0.0, 4.0, a.shape) for n, a in params.items()}  # some past 5
         for name, t in zip(doc.PARAMETERS, tensors):
             t.grad = grads[name].copy()
-        clip_grad_value_(tensors, 5.0)
+        clip_grad_value_(tensors, doc.CLIP_VALUE)
         optimizer.step()
         doc.update_as_written(params, grads, state)
         for name, t in zip(doc.PARAMETERS, tensors):

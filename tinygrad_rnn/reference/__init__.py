@@ -18,11 +18,18 @@ Every module exposes the same names:
     update_corrected(...)                 only where the update itself is wrong
     make_optimizer(tensors)               a tinygrad_rnn.optim optimizer that takes the same
                                           step (clip first with nn.utils.clip_grad_value_)
+    LEARNING_RATE        the document's learning rate
+    CLIP_VALUE           the document's element-wise gradient clip, [-CLIP_VALUE, CLIP_VALUE];
+                         None for a document that does not clip
     GRADIENT_FINDINGS    {parameter: what the document does, and what it should do}
     OTHER_FINDINGS       mistakes outside the gradient that change training, one per line
 
+Some modules add the other constants of their update, public as well: ADAGRAD_FLOOR (the 1e-8
+inside Adagrad's square root) and MOMENTUM. Every other name is private to its module.
+
 Clipping is a training choice, not part of the gradient, so the backward functions return the
-unclipped gradient.
+unclipped gradient. `update_as_written` clips; with tensors, call
+`nn.utils.clip_grad_value_(tensors, CLIP_VALUE)` before the optimizer's step.
 """
 from . import blog_char_rnn, from_scratch_tutorial, hallo, hello_world, min_char_rnn
 

@@ -31,8 +31,14 @@ All five gradients are wrong, through two mistakes.
   * The target's index is read as `np.where(target_row == 1)[0][0]`. For a (1, V) one-hot row,
     np.where returns (row indices, column indices), and [0][0] is the row index, always 0. Then
     `dout[0] -= 1` on a (1, V) array subtracts 1 from every entry: d_t = p_t - 1 instead of
-    p_t - onehot(target). The index needs [1][0]. The same slip in the forward pass makes the
-    printed loss -sum_t log p_t[0], the log-probability of class 0.
+    p_t - onehot(target). The same slip in the forward pass makes the printed loss
+    -sum_t log p_t[0], the log-probability of class 0.
+    The target is the column index, j = np.where(...)[1][0]. In the loss line, which reads
+    softmax_vec[t][0][...], using it is the whole fix. The backward pass needs more, because it
+    indexes the (1, V) array with a single index: `doutput_vec[j] -= 1` raises IndexError for
+    every j >= 1. It should read `doutput_vec[0, j] -= 1`, or simply take
+    softmax_vec[t] - targets[t]. The next line's `doutput_vec[...].T` works only because index
+    0 selects the whole row; it should be `np.dot(doutput_vec, Who.T)`.
   * The error passed to the previous step is dz_t Whh. The forward pass uses h_{t-1} Whh, so
     it must be dz_t Whh^T. Whh is square, so nothing fails, and every step before the last
     gets the wrong error: dWhh, dWih and dbh are wrong even with the right d_t.
@@ -51,6 +57,10 @@ Outside the gradient:
 
 The document clips each gradient entry to [-3, 3] before its update. That is a training choice:
 `backward_as_written` returns the unclipped gradient, and the update functions clip.
+
+A last detail does not change training: `doutput_vec = softmax_vec[t]` is the same array, not
+a copy, so the backward pass overwrites the stored probabilities. Nothing reads them afterwards,
+but np.copy, as here, is the safer habit.
 """
 import numpy as np
 
@@ -58,9 +68,9 @@ SOURCE = "004_1d85d7b75ceb7b8e.txt"
 TITLE = "Vanilla char-rnn implementation using Numpy (blog.txt)"
 PARAMETERS = ("Wih", "Whh", "Who", "bh", "bo")
 
-_LEARNING_RATE = 0.01
-_MOMENTUM = 0.9
-_CLIP = 3.0  # np.clip(dparam, -3, 3)
+LEARNING_RATE = 0.01
+MOMENTUM = 0.9
+CLIP_VALUE = 3.0  # np.clip(dparam, -3, 3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,19 +215,19 @@ def update_as_written(params, grads, state):
     and the step is p -= 0.01 g.
     """
     for name in PARAMETERS:
-        g = np.clip(grads[name], -_CLIP, _CLIP)
+        g = np.clip(grads[name], -CLIP_VALUE, CLIP_VALUE)
         velocity = state.setdefault(name, np.zeros_like(params[name]))
-        velocity = _MOMENTUM * velocity + _LEARNING_RATE * g  # a new array, buffer untouched
+        velocity = MOMENTUM * velocity + LEARNING_RATE * g  # a new array, buffer untouched
         params[name] -= velocity
 
 
 def update_corrected(params, grads, state):
     """Clip to [-3, 3], then momentum as intended: v = 0.9 v + 0.01 g stored, p -= v."""
     for name in PARAMETERS:
-        g = np.clip(grads[name], -_CLIP, _CLIP)
+        g = np.clip(grads[name], -CLIP_VALUE, CLIP_VALUE)
         velocity = state.setdefault(name, np.zeros_like(params[name]))
-        velocity *= _MOMENTUM
-        velocity += _LEARNING_RATE * g
+        velocity *= MOMENTUM
+        velocity += LEARNING_RATE * g
         params[name] -= velocity
 
 
@@ -226,11 +236,11 @@ def make_optimizer(tensors):
 
     PyTorch's buffer b = 0.9 b + g with p -= 0.01 b is the document's v = 0.9 v + 0.01 g with
     p -= v, for v = 0.01 b. The clipping is
-    `tinygrad_rnn.nn.utils.clip_grad_value_(tensors, 3.0)`, called before each `step()`.
+    `tinygrad_rnn.nn.utils.clip_grad_value_(tensors, CLIP_VALUE)`, called before each `step()`.
     """
     from tinygrad_rnn.optim import SGD
 
-    return SGD(tensors, lr=_LEARNING_RATE, momentum=_MOMENTUM)
+    return SGD(tensors, lr=LEARNING_RATE, momentum=MOMENTUM)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,17 +280,18 @@ def _windows(n_chars, window, as_written=True):
 
 _OUTPUT_ERROR = ("np.where(target == 1)[0][0] is the row index 0 of the (1, V) one-hot, so "
                  "dout[0] -= 1 subtracts 1 from every output (p_t - 1)")
+_OUTPUT_FIX = ("take p_t - y_t: with the column j = np.where(target == 1)[1][0], "
+               "doutput_vec[0, j] -= 1 (a lone [j] indexes rows, and there is only row 0)")
+_HIDDEN_FIX = (", and passes dz_t Whh to the previous step; it should start from p_t - y_t "
+               "(see Who), take dh_t = np.dot(doutput_vec, Who.T) + dh_next (the whole row, "
+               "not doutput_vec[j]), and pass dz_t Whh^T.")
 
 GRADIENT_FINDINGS = {
-    "Who": _OUTPUT_ERROR + "; it should subtract 1 at the target only, index [1][0], "
-           "giving sum_t h_t^T (p_t - y_t).",
-    "bo": _OUTPUT_ERROR + "; it should be sum_t (p_t - y_t).",
-    "Whh": _OUTPUT_ERROR + ", and passes dz_t Whh to the previous step; it should use p_t - y_t "
-           "and dz_t Whh^T.",
-    "Wih": _OUTPUT_ERROR + ", and passes dz_t Whh to the previous step; it should use p_t - y_t "
-           "and dz_t Whh^T.",
-    "bh": _OUTPUT_ERROR + ", and passes dz_t Whh to the previous step; it should use p_t - y_t "
-          "and dz_t Whh^T.",
+    "Who": _OUTPUT_ERROR + "; it should " + _OUTPUT_FIX + ", giving sum_t h_t^T (p_t - y_t).",
+    "bo": _OUTPUT_ERROR + "; it should " + _OUTPUT_FIX + ", giving sum_t (p_t - y_t).",
+    "Whh": _OUTPUT_ERROR + _HIDDEN_FIX,
+    "Wih": _OUTPUT_ERROR + _HIDDEN_FIX,
+    "bh": _OUTPUT_ERROR + _HIDDEN_FIX,
 }
 
 OTHER_FINDINGS = [
@@ -293,7 +304,7 @@ OTHER_FINDINGS = [
     "The window end is capped at len - 2, so the last character is never a target; the cap "
     "should be len - 1 (targets run to end inclusive).",
     "The printed loss reads p_t[0][np.where(target == 1)[0][0]] = p_t[0, 0], the probability "
-    "of class 0, not of the target; index with [1][0].",
+    "of class 0, not of the target; on this line np.where(...)[1][0], the column, is the fix.",
     "The softmax exponentiates raw scores, exp(o)/sum(exp(o)), and overflows to nan once a "
     "score passes about 709; subtract max(o) first.",
 ]

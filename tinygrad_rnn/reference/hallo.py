@@ -30,19 +30,22 @@ With d_t = (p_t - y_t) / T and dh_T = 0 beyond the last step:
     dz_t = (1 - h_t^2) * dh_t
     dWxh = sum_t dz_t x_t^T                    dWhh = sum_t dz_t h_{t-1}^T
 
-The markdown's own formulas for dWhh and dWxh already sum over the earlier steps k.
+The markdown writes dWhh and dWxh as sum_t sum_{k <= t-1} of the chain through h_k. That inner
+sum stops one step short: step t's loss also reaches W through z_t itself, the k = t term, and
+the gradient needs every k <= t.
 
 Findings
 --------
 The code computes none of the three gradients correctly.
   * `dout[targets[t]] -= 1` indexes with the one-hot row itself. Integer fancy indexing reads
     the row's entries 0, 1, 0, 0 as row numbers, so the code subtracts 1 from rows 0 and 1 of
-    p_t, never from the target's row. (In the notebook's run the targets arrive as the 0/1
-    scalars described below, which hit row 0 or row 1: still never the target.) Every
-    gradient starts from this wrong output error.
+    p_t, whatever the target. The target's row is among them only when the target happens to
+    be character 0 or 1, and even then the other row is wrong. (In the notebook's run the
+    targets arrive as the 0/1 scalars described below, which pick row 0 or row 1, again
+    whatever the target.) Every gradient starts from this wrong output error.
   * There is no dh_next. Each step's error passes back through its own tanh only, never into
-    earlier steps, so dWhh and dWxh lack every term that crosses time. The markdown's own sum
-    over k is not implemented.
+    earlier steps, so dWhh and dWxh lack every term that crosses time. The code keeps only the
+    k = t term, the very term the markdown's sum leaves out.
   * The backward pass never divides by T, so the gradients are T times those of the averaged
     loss the code reports.
 
@@ -59,9 +62,13 @@ is inserted before it. So `ht[-1]` hands the initial zero state back instead of 
 and the state is never carried over. The training softmax does not subtract the max, though
 predict() does.
 
-The update itself is plain gradient descent with each entry clipped to [-5, 5]. Its third line
-multiplies by an undefined `learning_ratess`, a NameError. `update_as_written` reads it as
-`learning_rate`, the smallest change that lets the cell run.
+The update itself is plain gradient descent with each entry clipped to [-5, 5]. Its third line,
+`Why -= dWhy * learning_ratess`, names an undefined variable. Run as printed, the first iteration
+updates Wxh and Whh in place and then stops with a NameError, before anything is printed. So Why
+is never trained, and the printed predictions and losses cannot come from this cell as shown.
+(The cells are numbered 1 to 8 without a gap, so no cell that is not shown ran before it and
+defined the name.) `update_as_written` reads it as `learning_rate`, the smallest change that
+lets the cell run.
 """
 import numpy as np
 
@@ -69,8 +76,8 @@ SOURCE = "003_f56a54b9340eb2bd.txt"
 TITLE = 'Recurrent neural network with numpy ("Hallo")'
 PARAMETERS = ("Wxh", "Whh", "Why")
 
-_LEARNING_RATE = 0.1
-_CLIP = 5.0  # np.clip(dparam, -5, 5)
+LEARNING_RATE = 0.1
+CLIP_VALUE = 5.0  # np.clip(dparam, -5, 5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,19 +220,20 @@ def tensor_loss(tparams, problem):
 def update_as_written(params, grads, state):
     """Clip every gradient entry to [-5, 5], then a plain gradient step with lr = 0.1; in place.
 
-    The document's last line multiplies by `learning_ratess`, which is undefined (a NameError);
-    it is read here as `learning_rate`. The update keeps no state.
+    The document's last line multiplies by `learning_ratess`, which is undefined: as printed,
+    it raises NameError after Wxh and Whh have been updated. It is read here as
+    `learning_rate`. The update keeps no state.
     """
     for name in PARAMETERS:
-        params[name] -= _LEARNING_RATE * np.clip(grads[name], -_CLIP, _CLIP)
+        params[name] -= LEARNING_RATE * np.clip(grads[name], -CLIP_VALUE, CLIP_VALUE)
 
 
 def make_optimizer(tensors):
     """Plain SGD with lr = 0.1. The clipping is
-    `tinygrad_rnn.nn.utils.clip_grad_value_(tensors, 5.0)`, called before each `step()`."""
+    `tinygrad_rnn.nn.utils.clip_grad_value_(tensors, CLIP_VALUE)`, called before each `step()`."""
     from tinygrad_rnn.optim import SGD
 
-    return SGD(tensors, lr=_LEARNING_RATE)
+    return SGD(tensors, lr=LEARNING_RATE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,8 +255,8 @@ def _window_targets(X, start, length, as_written=True):
 
 GRADIENT_FINDINGS = {
     "Why": "dout[targets[t]] -= 1 indexes with the integer one-hot itself, so 1 is subtracted at "
-           "rows 0 and 1 instead of the target's row, and there is no 1/T for the averaged loss; "
-           "it should be sum_t (p_t - y_t) h_t^T / T.",
+           "rows 0 and 1 whatever the target (at the target's row only by coincidence), and "
+           "there is no 1/T for the averaged loss; it should be sum_t (p_t - y_t) h_t^T / T.",
     "Whh": "Starts from the same wrong output error without 1/T, and has no dh_next, so each "
            "step's error stops at its own tanh; it should carry dh_{t-1} += Whh^T dz_t back "
            "through the window: sum_t dz_t h_{t-1}^T with the full dz_t.",
@@ -269,4 +277,8 @@ OTHER_FINDINGS = [
     "never carried into the next window; it should pass states[T-1].",
     "The training softmax exponentiates raw scores, exp(y)/sum(exp(y)), and overflows to nan "
     "once a score passes about 709; subtract max(y) first, as predict() does.",
+    "The training loop's third update, Why -= dWhy * learning_ratess, names an undefined "
+    "variable: as printed, the first iteration updates Wxh and Whh and then stops with a "
+    "NameError before anything is printed, so Why is never trained and the printed output "
+    "cannot come from this cell; it should read learning_rate.",
 ]

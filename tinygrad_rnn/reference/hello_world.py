@@ -24,8 +24,8 @@ lr = 0.01, over the full sequence.
 Clipping
 --------
 Clipping is a training choice, not part of the gradient, so `backward_as_written` returns the
-unclipped gradient. `update_as_written` clips and then takes the step. `clip` applies the
-clipping alone; it does the same as `clip_grad_value_(params, 1)`.
+unclipped gradient. `update_as_written` clips to [-CLIP_VALUE, CLIP_VALUE] and then takes the
+step; with tensors the clipping is `clip_grad_value_(params, CLIP_VALUE)`.
 
 Findings
 --------
@@ -33,8 +33,8 @@ The output layer's gradient (Why, by) is right. The hidden layer's is not. The c
 dF_dh starts at zero and is never updated, because the line that would update it is commented
 out. So every step sees only its own output's error, with no backprop through time; this affects
 Wxh, Whh and bh. The commented-out line would also be wrong: it computes
-dL_dh * (tanh' @ Whh) where it should compute (dL_dh * tanh') @ Whh. dWhh has a second mistake: it uses the current state h_t where the input to Whh
-is h_{t-1}.
+dL_dh * (tanh' @ Whh) where it should compute (dL_dh * tanh') @ Whh. dWhh has a second mistake:
+it uses the current state h_t where the input to Whh is h_{t-1}.
 
 Outside the gradient: the unit-variance initialisation saturates most tanh units. The softmax is
 not shifted by its max, but with |h| < 1 a logit is at most sum_j |Why_kj| + |by_k|, about 50 at
@@ -136,7 +136,7 @@ def _bptt(params, problem, carry, whh_input):
 
 
 def backward_as_written(params, problem):
-    """The notebook's backward pass, without the clipping (see `clip`)."""
+    """The notebook's backward pass, without the clipping (see `update_as_written`)."""
     return _bptt(params, problem, carry="none", whh_input="current")
 
 
@@ -163,14 +163,6 @@ def tensor_loss(tparams, problem):
 # ---------------------------------------------------------------------------------------------
 # Training step
 # ---------------------------------------------------------------------------------------------
-
-def clip(grads):
-    """The notebook's clipping, in place: every entry to [-1, 1]. The same as
-    `tinygrad_rnn.nn.utils.clip_grad_value_(params, CLIP_VALUE)`."""
-    for g in grads.values():
-        np.clip(g, -CLIP_VALUE, CLIP_VALUE, out=g)
-    return grads
-
 
 def update_as_written(params, grads, state):
     """The notebook's training step after the backward pass, in place: clip every entry to
@@ -214,12 +206,13 @@ def _saturated_fraction(params, problem, threshold=0.01):
 # ---------------------------------------------------------------------------------------------
 
 GRADIENT_FINDINGS = {
-    "Wxh": "dF_dh is set to zero and never updated (its update line is commented out), so each step "
-           "sees only its own output's error; it should carry dh_next = (dL_dh * (1 - h_t^2)) @ Whh "
-           "back to step t-1. The commented line, dL_dh * (dh_dz1 @ Whh), is wrong too.",
-    "Whh": "It accumulates (dz1)^T h_t with the current state and without backprop through time; it "
-           "should use the state that entered the step, dWhh += dz1^T h_{t-1} (with h_{-1} = 0), and "
-           "carry dh_next back as for Wxh.",
+    "Wxh": "dF_dh is set to zero and never updated (its update line is commented out), so each "
+           "step sees only its own output's error; it should carry "
+           "dh_next = (dL_dh * (1 - h_t^2)) @ Whh back to step t-1. The commented line, "
+           "dL_dh * (dh_dz1 @ Whh), is wrong too.",
+    "Whh": "It accumulates (dz1)^T h_t with the current state and without backprop through time; "
+           "it should use the state that entered the step, dWhh += dz1^T h_{t-1} (with "
+           "h_{-1} = 0), and carry dh_next back as for Wxh.",
     "bh": "It gets no backprop through time, for the same reason as Wxh (dF_dh stays 0); it should "
           "add dz1_t with dh_t including dz1_{t+1} @ Whh.",
 }

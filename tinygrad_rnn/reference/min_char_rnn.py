@@ -51,9 +51,9 @@ SOURCE = "002_32216470e957c5f0.txt"
 TITLE = "Karpathy's min-char-rnn in a notebook"
 PARAMETERS = ("Wxh", "Whh", "Why", "bh", "by")
 
-_LEARNING_RATE = 0.1
-_CLIP = 5.0            # np.clip(dparam, -5, 5)
-_ADAGRAD_FLOOR = 1e-8  # the 1e-8 in sqrt(mem + 1e-8)
+LEARNING_RATE = 0.1
+CLIP_VALUE = 5.0       # np.clip(dparam, -5, 5)
+ADAGRAD_FLOOR = 1e-8   # the 1e-8 in sqrt(mem + 1e-8)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,10 +174,10 @@ def update_as_written(params, grads, state):
     `state[name]` is the running sum of squared (clipped) gradients, zero at the start.
     """
     for name in PARAMETERS:
-        g = np.clip(grads[name], -_CLIP, _CLIP)
+        g = np.clip(grads[name], -CLIP_VALUE, CLIP_VALUE)
         mem = state.setdefault(name, np.zeros_like(params[name]))
         mem += g * g
-        params[name] -= _LEARNING_RATE * g / np.sqrt(mem + _ADAGRAD_FLOOR)
+        params[name] -= LEARNING_RATE * g / np.sqrt(mem + ADAGRAD_FLOOR)
 
 
 def make_optimizer(tensors):
@@ -185,11 +185,11 @@ def make_optimizer(tensors):
 
     Starting the accumulator at 1e-8 with no eps outside the root gives
     sqrt(1e-8 + sum g^2), exactly the document's sqrt(mem + 1e-8). The clipping is
-    `tinygrad_rnn.nn.utils.clip_grad_value_(tensors, 5.0)`, called before each `step()`.
+    `tinygrad_rnn.nn.utils.clip_grad_value_(tensors, CLIP_VALUE)`, called before each `step()`.
     """
     from tinygrad_rnn.optim import Adagrad
 
-    return Adagrad(tensors, lr=_LEARNING_RATE, initial_accumulator_value=_ADAGRAD_FLOOR, eps=0.0)
+    return Adagrad(tensors, lr=LEARNING_RATE, initial_accumulator_value=ADAGRAD_FLOOR, eps=0.0)
 
 
 # ---------------------------------------------------------------------------------------------
