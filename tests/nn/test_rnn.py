@@ -206,3 +206,15 @@ def test_generate_delegates_to_train(monkeypatch):
     model = char_rnn()
     assert model.generate("ab", 10, temperature=0.5, top_k=3, seed=1) == "sampled"
     assert calls == [(model, "ab", 10, {"temperature": 0.5, "top_k": 3, "seed": 1})]
+
+
+def test_ten_thousand_steps_train_without_recursion():
+    """BPTT over a 10,000-step sequence: the walk is iterative, memory linear in the length."""
+    model = CharRNN(5, 8, dtype=np.float64, rng=np.random.default_rng(0))
+    ids = np.random.default_rng(1).integers(0, 5, (1, 10_001))
+    logits, _ = model(ids[:, :-1])
+    loss = cross_entropy(logits, ids[:, 1:])
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and np.all(np.isfinite(p.grad)), name
+    assert np.abs(model.rnn.layers[0].weight_hh.grad).sum() > 0
