@@ -1,0 +1,117 @@
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from tinygrad_rnn import checkpoint as ckpt
+from tinygrad_rnn.checkpoint import Checkpoint, CheckpointError
+
+
+def example():
+    return Checkpoint(
+        config={"vocab_size": 3, "hidden_size": 2, "num_layers": 1, "dtype": "float32"},
+        vocab="abc",
+        params={"w": np.arange(6, dtype=np.float32).reshape(3, 2)},
+        optimizer={"state": {0: {"step": 3, "exp_avg": np.ones(2, dtype=np.float32)}},
+                   "param_groups": [{"lr": 0.002, "betas": (0.9, 0.999), "params": [0]}]},
+        training={"step": 7, "hidden": None, "history": [{"step": 5, "val_loss": 1.25}],
+                  "rng": {"state": {"state": 2**100 + 1}}})
+
+
+def test_round_trip_keeps_arrays_numbers_and_integer_keys(tmp_path):
+    path = tmp_path / "c.npz"
+    ckpt.save(path, example())
+    back = ckpt.load(path)
+    assert back.config == example().config and back.vocab == "abc"
+    np.testing.assert_array_equal(back.params["w"], example().params["w"])
+    assert back.params["w"].dtype == np.float32
+    state = back.optimizer["state"][0]  # the key is the integer 0 again, not "0"
+    assert state["step"] == 3 and state["exp_avg"].tolist() == [1, 1]
+    assert back.optimizer["param_groups"][0]["betas"] == [0.9, 0.999]
+    assert back.training == example().training
+
+
+def test_the_file_holds_no_pickle(tmp_path):
+    path = tmp_path / "c.npz"
+    ckpt.save(path, example())
+    with np.load(path, allow_pickle=False) as npz:
+        assert all(npz[name].dtype != object for name in npz.files)
+        meta = json.loads(npz["meta"].tobytes().decode())
+    assert meta["format"] == "tinygrad_rnn.checkpoint"
+
+
+def test_save_replaces_atomically_and_a_failed_save_changes_nothing(tmp_path):
+    path = tmp_path / "c.npz"
+    ckpt.save(path, example())
+    before = path.read_bytes()
+    bad = example()
+    bad.training["oops"] = object()  # not storable
+    with pytest.raises(TypeError):
+        ckpt.save(path, bad)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["c.npz"]  # no temporary file left behind
+
+
+def doctored(tmp_path, **arrays):
+    """A checkpoint whose arrays are replaced or added by `arrays` (None removes one)."""
+    path = tmp_path / "c.npz"
+    ckpt.save(path, example())
+    with np.load(path) as npz:
+        contents = {name: npz[name] for name in npz.files}
+    for name, value in arrays.items():
+        if value is None:
+            del contents[name]
+        else:
+            contents[name] = value
+    np.savez(path, **contents)
+    return path
+
+
+def meta_bytes(meta):
+    return np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: p.write_bytes(p.read_bytes()[:200]), "truncated or corrupt"),
+    (lambda p: p.write_bytes(b""), "the file is empty"),
+    (lambda p: p.write_bytes(pickle.dumps({"w": 1})), "a Python pickle; refusing"),
+    (lambda p: np.save(open(p, "wb"), np.zeros(3)), "a single .npy array"),
+    (lambda p: p.write_text("hello"), "not an .npz zip archive"),
+])
+def test_load_refuses_damaged_files(tmp_path, change, message):
+    path = tmp_path / "c.npz"
+    ckpt.save(path, example())
+    change(path)
+    with pytest.raises(CheckpointError, match=message):
+        ckpt.load(path)
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"params/w": np.array([object()], dtype=object)}, "'params/w' holds pickled Python objects"),
+    ({"meta": None}, "no 'meta' entry"),
+    ({"meta": np.frombuffer(b"{not json", dtype=np.uint8)}, "malformed metadata, not valid"),
+    ({"meta": meta_bytes({"format": "other"})}, "not a tinygrad_rnn checkpoint"),
+    ({"params/w": None}, "refers to array 'params/w', which the file does not contain"),
+    ({"params/w": np.zeros((3, 2))}, "parameter 'w' should be a float32 array, got float64"),
+])
+def test_load_refuses_doctored_contents(tmp_path, arrays, message):
+    with pytest.raises(CheckpointError, match=message):
+        ckpt.load(doctored(tmp_path, **arrays))
+
+
+def test_load_names_a_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match="nope.npz: no such file"):
+        ckpt.load(tmp_path / "nope.npz")
+
+
+def test_check_params_names_what_does_not_fit():
+    want = {"w": np.zeros((3, 2), np.float32), "b": np.zeros(2, np.float32)}
+    ckpt.check_params("c.npz", dict(want), want)
+    with pytest.raises(CheckpointError, match="missing b; unexpected v"):
+        ckpt.check_params("c.npz", {"w": want["w"], "v": want["b"]}, want)
+    with pytest.raises(CheckpointError, match=r"'w' has shape \(2, 3\), the model expects"):
+        ckpt.check_params("c.npz", {"w": np.zeros((2, 3), np.float32), "b": want["b"]}, want)
+    with pytest.raises(CheckpointError, match="'b' has dtype float64, the model expects float32"):
+        ckpt.check_params("c.npz", {"w": want["w"], "b": np.zeros(2)}, want)

@@ -1,0 +1,130 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinygrad_rnn import checkpoint as ckpt
+from tinygrad_rnn.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[1]  # so that the subprocess imports this tinygrad_rnn
+SMALL = ["--hidden-size", "16", "--batch-size", "4", "--seq-len", "8", "--eval-every", "10"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    rng = np.random.default_rng(1)
+    text = "".join(rng.choice(["to ", "be ", "or ", "not ", "that ", "is\n"], size=600))
+    path = tmp_path_factory.mktemp("data") / "corpus.txt"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_file(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "m.npz"
+    assert main(["train", "--data", str(corpus), "--out", str(out), "--steps", "20", *SMALL]) == 0
+    return out
+
+
+def run(capsys, *argv):
+    """main(argv) -> (exit status, stdout, stderr)."""
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def one_line_error(err):
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tinygrad-rnn: error: "), err
+    return lines[0]
+
+
+def test_train_logs_each_evaluation_and_saves(capsys, corpus, tmp_path):
+    out = tmp_path / "m.npz"
+    status, stdout, _ = run(capsys, "train", "--data", str(corpus), "--out", str(out),
+                            "--steps", "15", *SMALL)
+    assert status == 0
+    assert "step     10 | train" in stdout and "nats/char" in stdout and "bits)" in stdout
+    assert "step     15 |" in stdout  # the last step is always evaluated
+    assert ckpt.load(out).training["step"] == 15
+
+
+def test_sample_streams_text_repeatably(capsys, model_file):
+    args = ["sample", str(model_file), "--prime", "to be", "--length", "40", "--seed", "3"]
+    status, first, _ = run(capsys, *args)
+    assert status == 0 and first.startswith("to be") and len(first) == len("to be") + 40 + 1
+    assert run(capsys, *args)[1] == first
+    greedy = run(capsys, "sample", str(model_file), "--temperature", "0", "--length", "30")[1]
+    assert greedy == run(capsys, "sample", str(model_file), "--top-k", "1", "--length", "30")[1]
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "required: COMMAND"),
+    (["train", "--optim", "rmsprop"], "invalid choice: 'rmsprop'"),
+    (["train", "--batch-size", "0"], "--batch-size: must be a positive integer, got '0'"),
+    (["train", "--hidden-size", "-3"], "--hidden-size: must be a positive integer"),
+    (["train", "--lr", "abc"], "--lr: expected a number, got 'abc'"),
+    (["train", "--dtype", "float16"], "invalid choice: 'float16'"),
+    (["sample", "m.npz", "--temperature", "-1"], "--temperature: must be a finite number >= 0"),
+    (["train", "--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_usage_errors_exit_2_with_one_line(capsys, argv, message):
+    status, _, err = run(capsys, *argv)
+    assert status == 2
+    assert message in one_line_error(err)
+
+
+def test_data_errors_exit_1_with_one_line(capsys, tmp_path):
+    cases = {"empty.txt": (b"", "the file is empty"),
+             "binary.txt": (bytes(range(256)), "binary"),
+             "short.txt": (b"to be or not to be", "too short for one batch")}
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_bytes(content)
+    cases["missing.txt"] = (None, "missing.txt: no such file")
+    for name, (_, message) in cases.items():
+        status, _, err = run(capsys, "train", "--data", str(tmp_path / name),
+                             "--out", str(tmp_path / "m.npz"), *SMALL)
+        assert status == 1 and message in one_line_error(err), name
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_checkpoint_errors_exit_1_and_leave_the_checkpoint_alone(capsys, model_file, corpus,
+                                                                 tmp_path):
+    status, _, err = run(capsys, "train", "--data", str(corpus), "--resume", str(model_file),
+                         "--out", str(model_file), "--hidden-size", "32")
+    assert status == 1 and "hidden_size = 16" in one_line_error(err)
+    assert ckpt.load(model_file).training["step"] == 20
+
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(model_file.read_bytes()[:-100])
+    status, _, err = run(capsys, "sample", str(broken))
+    assert status == 1 and "truncated or corrupt" in one_line_error(err)
+    status, _, err = run(capsys, "sample", str(tmp_path / "none.npz"))
+    assert status == 1 and "no such file" in one_line_error(err)
+
+
+def test_prime_outside_the_vocabulary_names_the_character(capsys, model_file):
+    status, out, err = run(capsys, "sample", str(model_file), "--prime", "to Z")
+    assert status == 1 and "character 'Z'" in one_line_error(err) and out == ""
+
+
+def test_ctrl_c_saves_then_exits_130(corpus, tmp_path):
+    out = tmp_path / "m.npz"
+    proc = subprocess.Popen([sys.executable, "-m", "tinygrad_rnn", "train", "--data", str(corpus),
+                             "--out", str(out), "--steps", "1000000", *SMALL],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    deadline = time.monotonic() + 20
+    while not out.exists() and time.monotonic() < deadline:  # the first save is at step 10
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "interrupted: stopped at step" in err and "Traceback" not in err
+    assert ckpt.load(out).training["step"] >= 10

@@ -1,0 +1,177 @@
+import math
+
+import numpy as np
+import pytest
+
+from tinygrad_rnn import checkpoint as ckpt
+from tinygrad_rnn.checkpoint import CheckpointError
+from tinygrad_rnn.data import CharDataset, DataError
+from tinygrad_rnn.train import _draw, evaluate, generate, load_model, train
+
+SMALL = dict(hidden_size=24, batch_size=4, seq_len=8, lr=1e-2, eval_every=20, time_budget=None,
+             verbose=False)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A few kilobytes of text with structure a small RNN picks up in a hundred steps."""
+    rng = np.random.default_rng(0)
+    words = ["the ", "cat ", "sat ", "on ", "a ", "mat. ", "dog ", "ran\n"]
+    text = "".join(rng.choice(words, size=900))
+    path = tmp_path_factory.mktemp("data") / "corpus.txt"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "model.npz"
+    model, history = train(corpus, out, steps=100, **SMALL)
+    return model, history, out
+
+
+def test_loss_goes_down(trained):
+    model, history, _ = trained
+    vocab_size = len(model.vocab)
+    assert history[0]["val_loss"] < math.log(vocab_size)  # better than knowing nothing
+    assert history[-1]["val_loss"] < 0.75 * history[0]["val_loss"]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_history_has_one_entry_per_evaluation_and_always_the_last_step(corpus):
+    _, history = train(corpus, steps=45, **SMALL)
+    assert [e["step"] for e in history] == [20, 40, 45]
+    assert set(history[0]) == {"step", "train_loss", "val_loss", "seconds"}
+    assert history[0]["seconds"] <= history[-1]["seconds"]
+
+
+def test_same_seed_same_losses_bit_for_bit(corpus):
+    def losses(seed):
+        _, history = train(corpus, steps=30, seed=seed, **SMALL)
+        return [(e["train_loss"], e["val_loss"]) for e in history]
+
+    assert losses(3) == losses(3)
+    assert losses(3) != losses(4)
+
+
+def test_resume_continues_exactly(corpus, tmp_path):
+    straight, _ = train(corpus, tmp_path / "straight.npz", steps=60, **SMALL)
+    train(corpus, tmp_path / "half.npz", steps=30, **SMALL)
+    resumed, history = train(corpus, tmp_path / "resumed.npz", steps=30,
+                             resume=tmp_path / "half.npz", **SMALL)
+    assert history[-1]["step"] == 60
+    for name, value in straight.state_dict().items():
+        np.testing.assert_allclose(resumed.state_dict()[name], value, rtol=1e-6, atol=1e-7)
+    a = ckpt.load(tmp_path / "straight.npz")
+    b = ckpt.load(tmp_path / "resumed.npz")
+    assert (a.training["pass"], a.training["chunk"]) == (b.training["pass"], b.training["chunk"])
+    np.testing.assert_allclose(a.training["hidden"], b.training["hidden"], rtol=1e-6, atol=1e-7)
+    for i, state in a.optimizer["state"].items():
+        np.testing.assert_allclose(b.optimizer["state"][i]["exp_avg"], state["exp_avg"],
+                                   rtol=1e-5, atol=1e-8)
+
+
+def test_resume_refuses_another_model_shape_or_other_text(trained, corpus, tmp_path):
+    _, _, out = trained
+    with pytest.raises(CheckpointError, match="hidden_size = 24; a resumed run can't change it"):
+        train(corpus, steps=1, resume=out, **dict(SMALL, hidden_size=32))
+    other = tmp_path / "other.txt"
+    other.write_text(corpus.read_text()[::-1])
+    with pytest.raises(CheckpointError, match="was trained on other text"):
+        train(other, steps=1, resume=out, **SMALL)
+
+
+def test_checkpoint_holds_model_vocab_and_run(trained):
+    model, history, out = trained
+    saved = ckpt.load(out)
+    assert saved.vocab == model.vocab.chars
+    assert saved.config == {"vocab_size": len(model.vocab), "hidden_size": 24, "num_layers": 1,
+                            "dtype": "float32"}
+    assert saved.training["step"] == 100 and saved.training["history"] == history
+    assert saved.training["settings"]["batch_size"] == 4
+    loaded = load_model(out)
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(loaded.state_dict()[name], value)
+
+
+def test_time_budget_stops_early_and_still_evaluates_at_the_end(corpus):
+    _, history = train(corpus, steps=100_000, **dict(SMALL, time_budget=0.5))
+    assert history[-1]["step"] < 100_000
+    assert history[-1]["seconds"] < 3
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(steps=0), "steps must be a positive number"),
+    (dict(hidden_size=0), "hidden_size must be a positive number"),
+    (dict(batch_size=-1), "batch_size must be a positive number"),
+    (dict(optim="rmsprop"), "optim must be one of sgd, adagrad, adam, adamw"),
+    (dict(dtype="float16"), "dtype must be one of float32, float64"),
+    (dict(clip=-1.0), "clip must be >= 0"),
+])
+def test_bad_settings_are_refused_before_training(corpus, options, message):
+    with pytest.raises(ValueError, match=message):
+        train(corpus, **dict(SMALL, **options))
+
+
+def test_a_text_too_short_for_one_batch_is_refused(tmp_path):
+    path = tmp_path / "short.txt"
+    path.write_text("to be or not to be")
+    with pytest.raises(DataError, match="too short for one batch"):
+        train(path, **SMALL)
+
+
+def test_evaluation_does_not_depend_on_how_validation_is_chunked(trained, corpus):
+    model, _, _ = trained
+    data = CharDataset(corpus.read_text(), vocab=model.vocab)
+    one_pass = evaluate(model, data, streams=1, seq_len=10_000)
+    assert evaluate(model, data, streams=1, seq_len=7) == pytest.approx(one_pass, rel=1e-5)
+    assert evaluate(model, data, streams=3, seq_len=7) == pytest.approx(one_pass, rel=0.05)
+
+
+def test_sampling_is_repeatable_by_seed(trained):
+    model, _, _ = trained
+    a = generate(model, "the ", 60, seed=1)
+    assert len(a) == 60 and set(a) <= set(model.vocab.chars)
+    assert a == generate(model, "the ", 60, seed=1)
+    assert a != generate(model, "the ", 60, seed=2)
+    assert model.generate("the ", 60, seed=1) == a
+
+
+def test_temperature_zero_is_greedy_and_top_k_one_too(trained):
+    model, _, _ = trained
+    greedy = generate(model, "the ", 40, temperature=0)
+    assert greedy == generate(model, "the ", 40, temperature=0, seed=5)
+    assert greedy == generate(model, "the ", 40, top_k=1, seed=7)
+
+
+def test_top_k_draws_only_among_the_k_best_and_temperature_sharpens():
+    rng = np.random.default_rng(0)
+    scores = np.array([0.0, 3.0, 1.0, 2.9, -1.0])
+    drawn = {_draw(scores, 1.0, 2, rng) for _ in range(300)}
+    assert drawn == {1, 3}
+    hot = [_draw(scores, 5.0, None, rng) for _ in range(500)]
+    cold = [_draw(scores, 0.05, None, rng) for _ in range(500)]
+    assert len(set(hot)) == 5 and cold.count(1) > 450
+
+
+def test_sampling_names_a_prime_character_outside_the_vocabulary(trained):
+    model, _, _ = trained
+    with pytest.raises(DataError, match="character 'Q'"):
+        generate(model, "Queen", 10)
+    with pytest.raises(ValueError, match="temperature"):
+        generate(model, "the", 10, temperature=-1)
+    assert generate(model, "the", 0) == ""
+
+
+def test_resume_and_load_refuse_a_checkpoint_that_does_not_fit(trained, corpus, tmp_path):
+    _, _, out = trained
+    saved = ckpt.load(out)
+    saved.config["hidden_size"] = 32  # the arrays are still 24 wide
+    ckpt.save(tmp_path / "shape.npz", saved)
+    with pytest.raises(CheckpointError, match="has shape .*24.*the model expects .*32"):
+        load_model(tmp_path / "shape.npz")
+    saved = ckpt.load(out)
+    del saved.training["hidden"]
+    ckpt.save(tmp_path / "partial.npz", saved)
+    with pytest.raises(CheckpointError, match="can't resume from it: .* no valid 'hidden'"):
+        train(corpus, steps=1, resume=tmp_path / "partial.npz", **SMALL)

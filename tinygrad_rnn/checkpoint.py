@@ -1,0 +1,284 @@
+"""Checkpoints: a model, its vocabulary, its optimizer and where training stood, in one `.npz` file.
+
+The format is numpy's `.npz` (a zip of `.npy` arrays), written and read with `allow_pickle=False`,
+so loading a file can never run code hidden in it. Everything that isn't an array (configuration,
+vocabulary, step, history, RNG state, the optimizer's numbers) is JSON, stored as the UTF-8 bytes
+of the array `meta`. Wherever an array sits in one of those nested structures, the JSON holds
+{"$array": NAME} and the array is stored under NAME, so the nested dicts come back as they went in.
+
+Writing is atomic: the file is written under a temporary name in the same directory, flushed to
+disk (fsync) and renamed over the target with `os.replace`, which either happens entirely or not
+at all. A crash or Ctrl-C at any moment leaves the previous checkpoint intact. A writer killed
+mid-save leaves its temporary file behind, hidden (".NAME.*.tmp"), never under the checkpoint's
+name; the next save to that path removes it.
+"""
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+FORMAT = "tinygrad_rnn.checkpoint"
+VERSION = 1
+DTYPES = ("float32", "float64")
+
+
+class CheckpointError(Exception):
+    """A checkpoint can't be read or doesn't fit: the message names the file and what is wrong."""
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint holds. `training` and `optimizer` are nested dicts that may hold arrays.
+
+    config:    the model's shape: {"vocab_size", "hidden_size", "num_layers", "dtype"}
+    vocab:     the model's characters, sorted (see data.Vocab)
+    params:    the model's state_dict, name -> array
+    optimizer: the optimizer's state_dict, or None
+    training:  the run: settings, step, data position, hidden state, RNG state, history
+    """
+
+    config: dict
+    vocab: str
+    params: dict
+    optimizer: dict = None
+    training: dict = field(default_factory=dict)
+
+
+def save(path, checkpoint):
+    """Write `checkpoint` to `path` atomically (temporary file, fsync, os.replace).
+
+    If the file can't be written (disk full, read-only folder), CheckpointError says so and
+    `path` is left as it was.
+    """
+    arrays = {}
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": checkpoint.config,
+        "vocab": checkpoint.vocab,
+        "params": _pack(checkpoint.params, "params", arrays),
+        "optimizer": _pack(checkpoint.optimizer, "optimizer", arrays),
+        "training": _pack(checkpoint.training, "training", arrays),
+    }
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    prefix = "." + os.path.basename(path) + "."
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise CheckpointError(f"{path}: cannot write the checkpoint ({err.strerror or err}); "
+                                  "the previous one, if any, is left as it was") from None
+        raise
+    _fsync_folder(folder)
+    _remove_leftovers(folder, prefix)
+
+
+def _remove_leftovers(folder, prefix):
+    """Delete the temporary files of earlier saves to this path that were killed mid-write.
+
+    Only names `prefix` + mkstemp's random part (no dot) + ".tmp": the leftovers of "m.npz.bak"
+    (".m.npz.bak.XXXX.tmp") are not those of "m.npz". One process saves to a path at a time.
+    """
+    for name in os.listdir(folder):
+        if name.startswith(prefix) and name.endswith(".tmp") and "." not in name[len(prefix):-4]:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, name))
+
+
+def _fsync_folder(folder):
+    """Make the rename itself durable (POSIX); a no-op where folders can't be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load(path):
+    """Read and check the checkpoint at `path`; raise CheckpointError naming any problem."""
+    arrays = _read_arrays(path)
+    if "meta" not in arrays:
+        raise CheckpointError(f"{path}: no 'meta' entry; not a tinygrad_rnn checkpoint")
+    meta = _read_meta(path, arrays.pop("meta"))
+    try:
+        params = _unpack(meta["params"], arrays)
+        optimizer = _unpack(meta["optimizer"], arrays)
+        training = _unpack(meta["training"], arrays)
+    except KeyError as err:
+        raise CheckpointError(f"{path}: the metadata refers to array {err.args[0]!r}, which the "
+                              "file does not contain") from None
+    except (TypeError, ValueError):
+        raise CheckpointError(f"{path}: malformed metadata (an array reference or a keyed list "
+                              "is not in the expected form)") from None
+    _check_layout(path, meta["config"], meta["vocab"], params)
+    return Checkpoint(meta["config"], meta["vocab"], params, optimizer, training)
+
+
+def _read_arrays(path):
+    """Every array in the file, read now, so that a truncated or doctored file fails here."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot read it ({err.strerror})") from None
+    if not magic:
+        raise CheckpointError(f"{path}: the file is empty")
+    if magic.startswith(b"\x80"):
+        raise CheckpointError(f"{path}: a Python pickle; refusing to load it (a checkpoint holds "
+                              "only arrays)")
+    if magic.startswith(b"\x93NUMPY"):
+        raise CheckpointError(f"{path}: a single .npy array, not a checkpoint (.npz)")
+    if not magic.startswith(b"PK"):
+        raise CheckpointError(f"{path}: not a checkpoint (not an .npz zip archive)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {name: _read_one(path, npz, name) for name in npz.files}
+    except CheckpointError:
+        raise
+    except Exception as err:  # damaged bytes fail zipfile in many ways (NotImplementedError, ...)
+        raise CheckpointError(f"{path}: truncated or corrupt ({_describe(err)})") from None
+
+
+def _read_one(path, npz, name):
+    try:
+        value = npz[name]
+    except ValueError as err:
+        if "pickle" in str(err):
+            raise CheckpointError(f"{path}: array {name!r} holds pickled Python objects; refusing "
+                                  "to load it (a checkpoint holds only numeric arrays)") from None
+        raise CheckpointError(f"{path}: array {name!r} is corrupt ({err})") from None
+    except Exception as err:  # as in _read_arrays: zlib.error, RuntimeError, EOFError, ...
+        raise CheckpointError(f"{path}: array {name!r} is truncated or corrupt "
+                              f"({_describe(err)})") from None
+    if not isinstance(value, np.ndarray):  # np.load hands zip members that aren't .npy as bytes
+        raise CheckpointError(f"{path}: entry {name!r} is not a .npy array")
+    return value
+
+
+def _describe(err):
+    return str(err) or type(err).__name__
+
+
+def _read_meta(path, raw):
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise CheckpointError(f"{path}: 'meta' should be UTF-8 JSON bytes (1-D uint8), got "
+                              f"{raw.dtype} of shape {raw.shape}")
+    try:
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise CheckpointError(f"{path}: malformed metadata, not valid UTF-8 JSON ({err})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a tinygrad_rnn checkpoint (its metadata has no "
+                              f"\"format\": \"{FORMAT}\")")
+    if meta.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {meta.get('version')!r}; this "
+                              f"tinygrad_rnn reads version {VERSION}")
+    for key, kind in [("config", dict), ("vocab", str), ("params", dict), ("training", dict)]:
+        if not isinstance(meta.get(key), kind):
+            raise CheckpointError(f"{path}: metadata entry {key!r} is missing or not a "
+                                  f"{kind.__name__}")
+    if "optimizer" not in meta:
+        raise CheckpointError(f"{path}: metadata entry 'optimizer' is missing")
+    return meta
+
+
+def _check_layout(path, config, vocab, params):
+    """The checks that need no model: config values, vocabulary, and parameter dtypes."""
+    for key in ("vocab_size", "hidden_size", "num_layers"):
+        value = config.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise CheckpointError(f"{path}: config {key!r} should be a positive integer, got "
+                                  f"{value!r}")
+    if config.get("dtype") not in DTYPES:
+        raise CheckpointError(f"{path}: config 'dtype' should be one of {', '.join(DTYPES)}, got "
+                              f"{config.get('dtype')!r}")
+    if len(vocab) != config["vocab_size"] or list(vocab) != sorted(set(vocab)):
+        raise CheckpointError(f"{path}: the vocabulary should be {config['vocab_size']} distinct "
+                              f"sorted characters, got {len(vocab)}")
+    for name, value in params.items():
+        if not isinstance(value, np.ndarray) or value.dtype != config["dtype"]:
+            got = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+            raise CheckpointError(f"{path}: parameter {name!r} should be a {config['dtype']} "
+                                  f"array, got {got}")
+        if not np.isfinite(value).all():
+            raise CheckpointError(f"{path}: parameter {name!r} holds NaN or Inf values")
+
+
+def check_params(path, params, expected):
+    """Check that `params` has exactly the names, shapes and dtypes of `expected` (a state_dict)."""
+    missing = sorted(set(expected) - set(params))
+    unexpected = sorted(set(params) - set(expected))
+    if missing or unexpected:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"unexpected {', '.join(unexpected)}"] if unexpected else [])
+        raise CheckpointError(f"{path}: parameters don't match the model: {'; '.join(parts)}")
+    for name, want in expected.items():
+        got = params[name]
+        want = np.asarray(want)
+        if got.shape != want.shape:
+            raise CheckpointError(f"{path}: parameter {name!r} has shape {got.shape}, the model "
+                                  f"expects {want.shape}")
+        if got.dtype != want.dtype:
+            raise CheckpointError(f"{path}: parameter {name!r} has dtype {got.dtype}, the model "
+                                  f"expects {want.dtype}")
+
+
+# --- nested structures <-> JSON + named arrays -------------------------------------------------
+
+def _pack(tree, name, arrays):
+    """`tree` as JSON-ready data; each array goes into `arrays` under its path, e.g. "params/W".
+
+    Dicts whose keys aren't all strings (an optimizer's state is keyed by parameter number) become
+    {"$items": [[key, value], ...]} so that the keys come back with their type.
+    """
+    if isinstance(tree, np.ndarray):
+        if tree.dtype.hasobject:
+            raise TypeError(f"{name}: object arrays can't be saved without pickle")
+        arrays[name] = tree
+        return {"$array": name}
+    if isinstance(tree, dict):
+        if all(isinstance(k, str) for k in tree):
+            return {k: _pack(v, f"{name}/{k}", arrays) for k, v in tree.items()}
+        return {"$items": [[k, _pack(v, f"{name}/{k}", arrays)] for k, v in tree.items()]}
+    if isinstance(tree, (list, tuple)):
+        return [_pack(v, f"{name}/{i}", arrays) for i, v in enumerate(tree)]
+    if isinstance(tree, np.generic):
+        return tree.item()
+    if tree is None or isinstance(tree, (bool, int, float, str)):
+        return tree
+    raise TypeError(f"{name}: can't store a {type(tree).__name__} in a checkpoint")
+
+
+def _unpack(tree, arrays):
+    """The inverse of `_pack` (tuples come back as lists)."""
+    if isinstance(tree, dict):
+        if set(tree) == {"$array"}:
+            return arrays[tree["$array"]]
+        if set(tree) == {"$items"}:
+            return {k: _unpack(v, arrays) for k, v in tree["$items"]}
+        return {k: _unpack(v, arrays) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_unpack(v, arrays) for v in tree]
+    return tree
