@@ -67,3 +67,11 @@ def test_missing_matplotlib_is_one_clear_line(checkpoint, tmp_path, monkeypatch,
 def test_a_missing_checkpoint_is_an_error_not_a_traceback(tmp_path, capsys):
     assert plot.main([str(tmp_path / "nothing.npz")]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_the_command_line_dispatches_plot(tmp_path, capsys):
+    from tinygrad_rnn.__main__ import main
+
+    assert main(["plot", str(tmp_path / "nothing.npz")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tinygrad-rnn: error:") and "no such file" in err

@@ -108,6 +108,10 @@ def _parser():
 
     commands.add_parser("audit", add_help=False,
                         help="check the reference documents' gradients against autograd")
+
+    from . import plot
+
+    plot.add_arguments(commands.add_parser("plot", help=plot.HELP, description=plot.HELP))
     return parser
 
 
@@ -127,6 +131,10 @@ def main(argv=None):
     try:
         if args.command == "train":
             return _train(args)
+        if args.command == "plot":
+            from .plot import run
+
+            return run(args)
         return _sample(args)
     except (CheckpointError, ValueError, OSError, TrainingDiverged) as err:  # DataError: ValueError
         print(f"{PROG}: error: {err}", file=sys.stderr)
