@@ -1,6 +1,8 @@
+import io
 import json
 import os
 import pickle
+import zipfile
 
 import numpy as np
 import pytest
@@ -69,6 +71,12 @@ def doctored(tmp_path, **arrays):
     return path
 
 
+def npy_bytes(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
 def meta_bytes(meta):
     return np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
 
@@ -77,7 +85,7 @@ def meta_bytes(meta):
     (lambda p: p.write_bytes(p.read_bytes()[:200]), "truncated or corrupt"),
     (lambda p: p.write_bytes(b""), "the file is empty"),
     (lambda p: p.write_bytes(pickle.dumps({"w": 1})), "a Python pickle; refusing"),
-    (lambda p: np.save(open(p, "wb"), np.zeros(3)), "a single .npy array"),
+    (lambda p: p.write_bytes(npy_bytes(np.zeros(3))), "a single .npy array"),
     (lambda p: p.write_text("hello"), "not an .npz zip archive"),
 ])
 def test_load_refuses_damaged_files(tmp_path, change, message):
@@ -115,3 +123,85 @@ def test_check_params_names_what_does_not_fit():
         ckpt.check_params("c.npz", {"w": np.zeros((2, 3), np.float32), "b": want["b"]}, want)
     with pytest.raises(CheckpointError, match="'b' has dtype float64, the model expects float32"):
         ckpt.check_params("c.npz", {"w": want["w"], "b": np.zeros(2)}, want)
+
+
+class RunsCode:
+    """Unpickling this runs code: it writes `marker`. What a hostile checkpoint would hold."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').write('ran')",)
+
+
+def hostile_files(tmp_path, marker):
+    """Files that would run RunsCode on a careless load, each in a different place."""
+    path = tmp_path / "c.npz"
+    ckpt.save(path, example())
+    with np.load(path) as npz:
+        contents = {name: npz[name] for name in npz.files}
+    payload = np.array([RunsCode(marker)], dtype=object)
+    files = {"object array": tmp_path / "object.npz", "plain pickle": tmp_path / "plain.pkl",
+             "pickled member": tmp_path / "member.npz"}
+    np.savez(files["object array"], **dict(contents, **{"params/w": payload}))
+    files["plain pickle"].write_bytes(pickle.dumps(RunsCode(marker)))
+    np.savez(files["pickled member"], **contents)
+    with zipfile.ZipFile(files["pickled member"], "a") as z:  # a member np.load won't parse
+        z.writestr("optimizer.pkl", pickle.dumps(RunsCode(marker)))
+    return files
+
+
+def test_a_hostile_pickle_is_refused_and_never_runs(tmp_path, capsys):
+    from tinygrad_rnn.__main__ import main
+    from tinygrad_rnn.train import load_model
+
+    marker = tmp_path / "marker"
+    files = hostile_files(tmp_path, marker)
+    messages = {"object array": "holds pickled Python objects; refusing",
+                "plain pickle": "a Python pickle; refusing",
+                "pickled member": "entry 'optimizer.pkl' is not a .npy array"}
+    for kind, path in files.items():
+        for load in (ckpt.load, load_model):
+            with pytest.raises(CheckpointError, match=messages[kind]):
+                load(path)
+        assert main(["sample", str(path)]) == 1 and messages[kind] in capsys.readouterr().err
+        assert not marker.exists(), kind
+    with np.load(files["object array"], allow_pickle=True) as npz:  # the payload is live:
+        npz["params/w"]  # a careless load runs it
+    assert marker.read_text() == "ran"
+
+
+def test_load_refuses_a_non_finite_parameter(tmp_path):
+    with pytest.raises(CheckpointError, match="parameter 'w' holds NaN or Inf values"):
+        ckpt.load(doctored(tmp_path, **{"params/w": np.full((3, 2), np.nan, np.float32)}))
+
+
+def meta_of(changes):
+    """The example's metadata with `changes` applied (None removes a key), as the 'meta' array."""
+    meta = {"format": "tinygrad_rnn.checkpoint", "version": 1, "config": example().config,
+            "vocab": "abc", "params": {"w": {"$array": "params/w"}}, "optimizer": None,
+            "training": {}}
+    for key, value in changes.items():
+        if value is None:
+            del meta[key]
+        else:
+            meta[key] = value
+    return meta_bytes(meta)
+
+
+@pytest.mark.parametrize("meta, message", [
+    (meta_of({"version": 2}), "checkpoint format version 2; this tinygrad_rnn reads version 1"),
+    (meta_of({"vocab": None}), "metadata entry 'vocab' is missing or not a str"),
+    (meta_of({"training": []}), "metadata entry 'training' is missing or not a dict"),
+    (meta_of({"config": dict(example().config, hidden_size="2")}),
+     "config 'hidden_size' should be a positive integer, got '2'"),
+    (meta_of({"config": dict(example().config, dtype="float16")}), "config 'dtype' should be one"),
+    (meta_of({"vocab": "cba"}), "the vocabulary should be 3 distinct sorted characters"),
+    (meta_of({"params": {"$items": 5}}), "malformed metadata"),
+    (np.zeros(4), "'meta' should be UTF-8 JSON bytes"),
+    (np.frombuffer(b"[" * 100_000, dtype=np.uint8), "malformed metadata, not valid UTF-8 JSON"),
+])
+def test_load_names_what_is_wrong_in_the_metadata(tmp_path, meta, message):
+    with pytest.raises(CheckpointError, match=message):
+        ckpt.load(doctored(tmp_path, meta=meta))

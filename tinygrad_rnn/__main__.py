@@ -11,11 +11,16 @@ import sys
 PROG = "tinygrad-rnn"
 
 
+def _error_line(message):
+    """The one line of an error; a newline in it (from an argument or a path) is escaped."""
+    return f"{PROG}: error: " + str(message).replace("\r", "\\r").replace("\n", "\\n") + "\n"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but its errors are the one-line kind, exit status 2."""
 
     def error(self, message):
-        self.exit(2, f"{PROG}: error: {message}\n")
+        self.exit(2, _error_line(message))
 
 
 def _positive_int(text):
@@ -137,7 +142,10 @@ def main(argv=None):
             return run(args)
         return _sample(args)
     except (CheckpointError, ValueError, OSError, TrainingDiverged) as err:  # DataError: ValueError
-        print(f"{PROG}: error: {err}", file=sys.stderr)
+        sys.stderr.write(_error_line(err))
+        return 1
+    except MemoryError as err:
+        sys.stderr.write(_error_line(f"not enough memory ({err or 'allocation failed'})"))
         return 1
     except KeyboardInterrupt:
         return 130

@@ -89,14 +89,14 @@ def save(path, checkpoint):
 
 
 def _remove_leftovers(folder, prefix):
-    """Delete the temporary files of earlier saves to this path that were killed mid-write.
-
-    Only names `prefix` + mkstemp's random part (no dot) + ".tmp": the leftovers of "m.npz.bak"
-    (".m.npz.bak.XXXX.tmp") are not those of "m.npz". One process saves to a path at a time.
-    """
-    for name in os.listdir(folder):
-        if name.startswith(prefix) and name.endswith(".tmp") and "." not in name[len(prefix):-4]:
-            with contextlib.suppress(OSError):
+    """Delete, as far as possible, the temporary files of earlier saves to this path that were
+    killed mid-write: `prefix` + mkstemp's random part (no dot) + ".tmp", so that the leftovers
+    of "m.npz.bak" (".m.npz.bak.XXXX.tmp") are not taken for those of "m.npz". This assumes one
+    process at a time saves to a path, as a training run does."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(folder):
+            if name.startswith(prefix) and name.endswith(".tmp") and \
+                    "." not in name[len(prefix):-len(".tmp")]:
                 os.unlink(os.path.join(folder, name))
 
 
@@ -152,8 +152,8 @@ def _read_arrays(path):
         raise CheckpointError(f"{path}: a single .npy array, not a checkpoint (.npz)")
     if not magic.startswith(b"PK"):
         raise CheckpointError(f"{path}: not a checkpoint (not an .npz zip archive)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
+    try:  # np.load(path) would leave the file open when the zip is unreadable: pass it a file
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             return {name: _read_one(path, npz, name) for name in npz.files}
     except CheckpointError:
         raise
