@@ -175,3 +175,12 @@ def test_resume_and_load_refuse_a_checkpoint_that_does_not_fit(trained, corpus, 
     ckpt.save(tmp_path / "partial.npz", saved)
     with pytest.raises(CheckpointError, match="can't resume from it: .* no valid 'hidden'"):
         train(corpus, steps=1, resume=tmp_path / "partial.npz", **SMALL)
+
+
+def test_checkpoint_path_may_not_be_the_training_text(tmp_path):
+    corpus = tmp_path / "text.txt"
+    corpus.write_text("to be or not to be, that is the question. " * 40)
+    before = corpus.read_bytes()
+    with pytest.raises(ValueError, match="training text itself"):
+        train(data=str(corpus), out=str(corpus), steps=1, verbose=False)
+    assert corpus.read_bytes() == before

@@ -82,6 +82,8 @@ def train(data=None, out=None, *, hidden_size=None, num_layers=None, batch_size=
         _check_positive("time_budget", time_budget, (int, float))
     if out is not None:
         _check_writable(out)
+        if data is not None and os.path.exists(out) and os.path.samefile(out, data):
+            raise ValueError(f"--out {out} is the training text itself: saving would overwrite it")
     saved = _load_resumable(resume) if resume is not None else None
     settings = _settings(given, saved, resume)
 
