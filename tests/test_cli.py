@@ -5,11 +5,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tinygrad_rnn import checkpoint as ckpt
 from tinygrad_rnn.__main__ import main
+
+from .conftest import write_corpus
 
 ROOT = Path(__file__).resolve().parents[1]  # so that the subprocess imports this tinygrad_rnn
 SMALL = ["--hidden-size", "16", "--batch-size", "4", "--seq-len", "8", "--eval-every", "10"]
@@ -17,11 +18,8 @@ SMALL = ["--hidden-size", "16", "--batch-size", "4", "--seq-len", "8", "--eval-e
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    rng = np.random.default_rng(1)
-    text = "".join(rng.choice(["to ", "be ", "or ", "not ", "that ", "is\n"], size=600))
-    path = tmp_path_factory.mktemp("data") / "corpus.txt"
-    path.write_text(text)
-    return path
+    words = ["to ", "be ", "or ", "not ", "that ", "is\n"]
+    return write_corpus(tmp_path_factory.mktemp("data"), words, 600, seed=1)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,8 @@ from tinygrad_rnn.__main__ import main
 from tinygrad_rnn.checkpoint import CheckpointError
 from tinygrad_rnn.train import TrainingDiverged, train
 
+from .conftest import write_corpus
+
 ROOT = Path(__file__).resolve().parents[1]  # so that subprocesses import this tinygrad_rnn
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
 TINY = dict(hidden_size=16, batch_size=4, seq_len=8, time_budget=None, verbose=False)
@@ -32,11 +34,8 @@ EXPLODE_ARGS = ["--lr", "1e37"]  # float32 overflows within a step or two
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    rng = np.random.default_rng(2)
-    text = "".join(rng.choice(["to ", "be ", "or ", "not ", "that ", "is\n"], size=600))
-    path = tmp_path_factory.mktemp("data") / "corpus.txt"
-    path.write_text(text)
-    return path
+    words = ["to ", "be ", "or ", "not ", "that ", "is\n"]
+    return write_corpus(tmp_path_factory.mktemp("data"), words, 600, seed=2)
 
 
 def finite_checkpoint(path):

@@ -8,6 +8,8 @@ from tinygrad_rnn.checkpoint import CheckpointError
 from tinygrad_rnn.data import CharDataset, DataError
 from tinygrad_rnn.train import _draw, evaluate, generate, load_model, train
 
+from .conftest import write_corpus
+
 SMALL = dict(hidden_size=24, batch_size=4, seq_len=8, lr=1e-2, eval_every=20, time_budget=None,
              verbose=False)
 
@@ -15,12 +17,8 @@ SMALL = dict(hidden_size=24, batch_size=4, seq_len=8, lr=1e-2, eval_every=20, ti
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """A few kilobytes of text with structure a small RNN picks up in a hundred steps."""
-    rng = np.random.default_rng(0)
     words = ["the ", "cat ", "sat ", "on ", "a ", "mat. ", "dog ", "ran\n"]
-    text = "".join(rng.choice(words, size=900))
-    path = tmp_path_factory.mktemp("data") / "corpus.txt"
-    path.write_text(text)
-    return path
+    return write_corpus(tmp_path_factory.mktemp("data"), words, 900, seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -117,7 +117,7 @@ def loss(params, problem):
 
 
 def _bptt(params, problem, output_bias_as_written):
-    U, W, V = params["U"], params["W"], params["V"]
+    W, V = params["W"], params["V"]
     xs, hs, ps = _forward(params, problem)
     grads = {n: np.zeros_like(params[n]) for n in PARAMETERS}
     dh_next = np.zeros_like(hs[0])
