@@ -170,8 +170,10 @@ class MatMulWeightGrad(Deferred):
         return True
 
     def evaluate(self):
-        a = [x.reshape(-1, x.shape[-1]) for x in self.a]  # batch axes become more rows
-        g = [x.reshape(-1, x.shape[-1]) for x in self.g]
+        a, g = self.a, self.g
+        if a[0].ndim != 2 or g[0].ndim != 2:  # batch axes become more rows
+            a = [x.reshape(-1, x.shape[-1]) for x in a]
+            g = [x.reshape(-1, x.shape[-1]) for x in g]
         if len(a) == 1:
             return a[0].T @ g[0]
         return np.concatenate(a).T @ np.concatenate(g)
@@ -473,20 +475,28 @@ class RowsGrad(Deferred):
         return scatter_rows(self.shape, self.dtype, np.concatenate(self.index), np.concatenate(self.g))
 
 
+ONEHOT_LIMIT = 1 << 22  # entries of the one-hot matrix (16 MB in float32) above which we sort
+
+
 def scatter_rows(shape, dtype, index, rows):
     """A zero table of `shape` with each rows[i] added into row index[i] (repeats accumulate).
 
-    Equal to `np.add.at(table, index, rows)`, but sorts the indices and sums each run of equal
-    ones with `np.add.reduceat`: several times faster for the thousands of rows of a batch.
+    The same as `np.add.at(table, index, rows)`, which is slow. For a small table (a character
+    vocabulary) the scatter is a product with the one-hot matrix of the indices,
+    table = onehot(index)^T @ rows, one GEMM; for a large one, the indices are sorted and each
+    run of equal ones summed with `np.add.reduceat`.
     """
-    table = np.zeros(shape, dtype=dtype)
     index = index % shape[0]  # negative indices count from the end, as in a[index]
+    rows = rows.reshape(len(index), int(np.prod(shape[1:])))
+    if len(index) * shape[0] <= ONEHOT_LIMIT:
+        onehot = (index[:, None] == np.arange(shape[0])).astype(dtype)
+        return (onehot.T @ rows).reshape(shape)
+    table = np.zeros((shape[0], rows.shape[1]), dtype=dtype)
     order = np.argsort(index, kind="stable")
     sorted_index = index[order]
-    starts = np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
-    if len(sorted_index):
-        table[sorted_index[starts]] = np.add.reduceat(rows[order], starts, axis=0)
-    return table
+    starts = np.flatnonzero(np.concatenate([[True], sorted_index[1:] != sorted_index[:-1]]))
+    table[sorted_index[starts]] = np.add.reduceat(rows[order], starts, axis=0)
+    return table.reshape(shape)
 
 
 class Stack(Function):
