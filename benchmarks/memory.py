@@ -31,7 +31,7 @@ from tinygrad_rnn import checkpoint as ckpt  # noqa: E402
 from tinygrad_rnn import optim  # noqa: E402
 from tinygrad_rnn.data import CharDataset, load_text  # noqa: E402
 from tinygrad_rnn.nn import CharRNN  # noqa: E402
-from tinygrad_rnn.train import evaluate, generate, model_config, train_step  # noqa: E402
+from tinygrad_rnn.training import evaluate, generate, model_config, train_step  # noqa: E402
 
 try:
     import resource

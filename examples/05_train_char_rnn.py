@@ -1,6 +1,6 @@
 """05: train a character-level RNN from Python in a few lines, then sample from it.
 
-`tinygrad_rnn.train.train` does what `python -m tinygrad_rnn train` does: it reads a text (here
+`tinygrad_rnn.train` does what `python -m tinygrad_rnn train` does: it reads a text (here
 the packaged tinyshakespeare), cuts it into batches for truncated BPTT, and runs Adam on the
 mean cross-entropy of the next character. It returns the model and its history, one entry per
 evaluation.
@@ -17,7 +17,7 @@ Run:  python examples/05_train_char_rnn.py          (--quick: a few steps, for t
 import math
 import sys
 
-from tinygrad_rnn.train import train
+from tinygrad_rnn.training import train
 
 quick = "--quick" in sys.argv[1:]
 steps, evaluations = (5, 1) if quick else (300, 3)

@@ -154,7 +154,7 @@ def hostile_files(tmp_path, marker):
 
 def test_a_hostile_pickle_is_refused_and_never_runs(tmp_path, capsys):
     from tinygrad_rnn.__main__ import main
-    from tinygrad_rnn.train import load_model
+    from tinygrad_rnn.training import load_model
 
     marker = tmp_path / "marker"
     files = hostile_files(tmp_path, marker)

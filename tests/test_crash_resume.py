@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from tinygrad_rnn import checkpoint as ckpt
-from tinygrad_rnn import train as training
+from tinygrad_rnn import training
 from tinygrad_rnn.__main__ import main
 from tinygrad_rnn.checkpoint import CheckpointError
-from tinygrad_rnn.train import TrainingDiverged, train
+from tinygrad_rnn.training import TrainingDiverged, train
 
 from .conftest import write_corpus
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from tinygrad_rnn import optim
 from tinygrad_rnn.nn import CharRNN
-from tinygrad_rnn.train import train_step
+from tinygrad_rnn.training import train_step
 
 BUDGET = 128 * 1024  # bytes of growth allowed over 200 steps, for one-off allocations
 

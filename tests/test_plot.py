@@ -6,7 +6,7 @@ import pytest
 
 from tinygrad_rnn import plot
 from tinygrad_rnn.data import load_text
-from tinygrad_rnn.train import train
+from tinygrad_rnn.training import train
 
 PNG = b"\x89PNG\r\n\x1a\n"
 HISTORY = [{"step": 10, "train_loss": 3.9, "val_loss": 3.6, "seconds": 1.0},

@@ -58,7 +58,7 @@ def _number(minimum, strict):
 
 
 def _parser():
-    from .train import DEFAULTS, OPTIMIZERS
+    from .training import DEFAULTS, OPTIMIZERS
 
     parser = _Parser(prog=PROG, description="A character-level RNN on a tiny autograd engine.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
@@ -130,7 +130,7 @@ def main(argv=None):
     except SystemExit as stop:  # argparse exits on --help and on usage errors
         return stop.code
     from .checkpoint import CheckpointError
-    from .train import TrainingDiverged
+    from .training import TrainingDiverged
 
     try:
         if args.command == "train":
@@ -151,7 +151,7 @@ def main(argv=None):
 
 
 def _train(args):
-    from .train import train
+    from .training import train
 
     options = {name: getattr(args, name) for name in
                ("hidden_size", "num_layers", "batch_size", "seq_len", "steps", "time_budget",
@@ -170,7 +170,7 @@ def _train(args):
 
 
 def _sample(args):
-    from .train import default_prime, load_model, sample_chars
+    from .training import default_prime, load_model, sample_chars
 
     model = load_model(args.checkpoint)
     prime = default_prime(model.vocab) if args.prime is None else args.prime

@@ -37,7 +37,7 @@ def _figure():
 def plot_loss(history, path, vocab_size=None):
     """Draw train and validation loss (nats/char) against the step; write the PNG at `path`.
 
-    `history` is a list of {"step", "train_loss", "val_loss"} (as `train.train` returns it and
+    `history` is a list of {"step", "train_loss", "val_loss"} (as `tinygrad_rnn.train` returns it and
     checkpoints keep it). With `vocab_size`, a dashed line marks ln V, the uniform guess.
     """
     if not history:
@@ -119,7 +119,7 @@ def run(args):
 def _draw(args):
     from . import checkpoint
     from .data import CharDataset, load_text
-    from .train import load_model
+    from .training import load_model
 
     saved = checkpoint.load(args.checkpoint)
     model = load_model(args.checkpoint)

@@ -200,9 +200,9 @@ def test_generate_delegates_to_train(monkeypatch):
         calls.append((model, prime, length, options))
         return "sampled"
 
-    fake = types.ModuleType("tinygrad_rnn.train")
+    fake = types.ModuleType("tinygrad_rnn.training")
     fake.generate = fake_generate
-    monkeypatch.setitem(sys.modules, "tinygrad_rnn.train", fake)
+    monkeypatch.setitem(sys.modules, "tinygrad_rnn.training", fake)
     model = char_rnn()
     assert model.generate("ab", 10, temperature=0.5, top_k=3, seed=1) == "sampled"
     assert calls == [(model, "ab", 10, {"temperature": 0.5, "top_k": 3, "seed": 1})]

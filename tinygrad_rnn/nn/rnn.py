@@ -151,7 +151,7 @@ class CharRNN(Module):
         return self.head(out), h
 
     def generate(self, prime, length, temperature=1.0, top_k=None, seed=None):
-        """Sample `length` characters after `prime`: see `tinygrad_rnn.train.generate`."""
-        from ..train import generate  # imported on use: the model does not need the training code
+        """Sample `length` characters after `prime`: see `tinygrad_rnn.training.generate`."""
+        from ..training import generate  # imported on use: the model does not need the training code
 
         return generate(self, prime, length, temperature=temperature, top_k=top_k, seed=seed)

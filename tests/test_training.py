@@ -6,7 +6,7 @@ import pytest
 from tinygrad_rnn import checkpoint as ckpt
 from tinygrad_rnn.checkpoint import CheckpointError
 from tinygrad_rnn.data import CharDataset, DataError
-from tinygrad_rnn.train import _draw, evaluate, generate, load_model, train
+from tinygrad_rnn.training import _draw, evaluate, generate, load_model, train
 
 from .conftest import write_corpus
 
