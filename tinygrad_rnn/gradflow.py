@@ -17,7 +17,6 @@ gradient of each state (`retain_grad`), runs one backward, and reads the gradien
 import numpy as np
 
 from .nn.functional import cross_entropy
-from .nn.layers import check_ids
 from .ops import Stack
 
 
@@ -31,11 +30,8 @@ def hidden_grad_norms(model, ids, targets, h0=None, loss_at=None):
     purely what travelled back through time, which shows the vanishing gradient most clearly.
     The norm is taken over the whole (B, H) gradient. The model's `.grad`s are left as they were.
     """
-    ids = check_ids(ids, model.vocab_size, "character id")
     targets = np.asarray(targets)
-    # The model's forward (CharRNN.forward), stopping at the output sequence to reach its states.
-    xw = model.embedding[ids] + model.rnn.layers[0].bias
-    out, _ = model.rnn.forward_projected(xw, h0)
+    out, _ = model.hidden_states(ids, h0)  # the model's forward, stopping before the output layer
     if not isinstance(out._ctx, Stack):  # no node at all under no_grad(): nothing was recorded
         raise RuntimeError("hidden_grad_norms: the RNN's states were not recorded as a stack; "
                            "was it called under no_grad()?")

@@ -135,8 +135,8 @@ class MatMul(Function):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         ga = gb = None
-        if need_b and b.ndim == 2 and a.ndim >= 2 and ctx.parents[1]._ctx is None:
-            gb, need_b = MatMulWeightGrad(a, g), False  # a leaf weight: T uses cost one GEMM
+        if need_b and b.ndim == 2 and a.ndim >= 2:  # rows against one matrix: a single GEMM
+            gb, need_b = weight_grad(a, g, leaf=ctx.parents[1]._ctx is None), False
         a_shape, b_shape = a.shape, b.shape
         if b.ndim == 1:
             b, g = b[:, None], g[..., None]
@@ -145,12 +145,18 @@ class MatMul(Function):
         if need_a:
             ga = unbroadcast(g @ np.swapaxes(b, -1, -2), a.shape).reshape(a_shape)
         if need_b:
-            if b.ndim == 2 and a.ndim > 2:  # a stack of rows against one matrix: one GEMM
-                gb = a.reshape(-1, a.shape[-1]).T @ g.reshape(-1, g.shape[-1])
-            else:
-                gb = unbroadcast(np.swapaxes(a, -1, -2) @ g, b.shape)
-            gb = gb.reshape(b_shape)
+            gb = unbroadcast(np.swapaxes(a, -1, -2) @ g, b.shape).reshape(b_shape)
         return ga, gb
+
+
+def weight_grad(a, g, leaf):
+    """dL/dW = a^T @ g for y = a @ W with W 2-D (a's batch axes become more rows).
+
+    For a leaf W the product is left unevaluated (MatMulWeightGrad), so that the terms of a
+    weight used at many time steps are summed as one GEMM at the end of the walk.
+    """
+    term = MatMulWeightGrad(a, g)
+    return term if leaf else term.evaluate()
 
 
 class MatMulWeightGrad(Deferred):
@@ -310,12 +316,9 @@ class TanhAddMatMul(Function):
         dz = y * y
         np.subtract(1, dz, out=dz)
         dz *= g
-        gW = None
-        if need_W:
-            gW = MatMulWeightGrad(h, dz) if ctx.parents[2]._ctx is None else h.T @ dz
         return (unbroadcast(dz, ctx.x_shape) if need_x else None,
                 dz @ W.T if need_h else None,
-                gW)
+                weight_grad(h, dz, leaf=ctx.parents[2]._ctx is None) if need_W else None)
 
 
 class CrossEntropy(Function):
@@ -461,7 +464,7 @@ class RowsGrad(Deferred):
     """dL/dA for rows A[index] picked from a leaf table A (an embedding), left unevaluated.
 
     A table read at every time step gets T such terms; they are gathered and scattered into one
-    zero table with a single `np.add.at`, instead of T zero tables added together.
+    table with a single `scatter_rows`, instead of T zero tables added together.
     """
 
     def __init__(self, shape, dtype, index, g):

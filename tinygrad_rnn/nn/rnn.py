@@ -143,12 +143,16 @@ class CharRNN(Module):
         return self.rnn.layers[0].weight_xh
 
     def forward(self, ids, h0=None):
+        out, h = self.hidden_states(ids, h0)
+        return self.head(out), h
+
+    def hidden_states(self, ids, h0=None):
+        """`forward` without the output layer: (the top layer's states (B, T, H), h)."""
         ids = check_ids(ids, self.vocab_size, "character id")
         if ids.ndim != 2:
             raise ValueError(f"CharRNN expects ids of shape (batch, time), got {ids.shape}")
         xw = self.embedding[ids] + self.rnn.layers[0].bias  # x_t W_xh + b for all steps
-        out, h = self.rnn.forward_projected(xw, h0)
-        return self.head(out), h
+        return self.rnn.forward_projected(xw, h0)
 
     def generate(self, prime, length, temperature=1.0, top_k=None, seed=None):
         """Sample `length` characters after `prime`: see `tinygrad_rnn.training.generate`."""
