@@ -87,25 +87,34 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **options):
-        Tensor, wrap = _tensor.Tensor, _tensor._wrap
+        Tensor = _tensor.Tensor
         ctx = cls.__new__(cls)
+        arrays, needs, record = [], [], False
+        for a in args:
+            if isinstance(a, Tensor):
+                arrays.append(a.data)
+                needs.append(a.requires_grad)
+                record = record or a.requires_grad
+            else:
+                arrays.append(a)
+                needs.append(False)
         try:
-            out = cls.forward(ctx, *[a.data if isinstance(a, Tensor) else a for a in args], **options)
+            out = cls.forward(ctx, *arrays, **options)
         except ValueError as err:  # numpy's shape errors, reworded to name the op and the shapes
-            shapes = ", ".join(str(a.shape) for a in args if isinstance(a, (Tensor, np.ndarray)))
+            shapes = ", ".join(str(np.shape(a)) for a in arrays if not np.isscalar(a))
             raise ValueError(f"{cls.__name__}: {err} (input shapes: {shapes})") from None
 
-        needs = _GradMode.enabled and tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
-        if needs and True in needs:
+        if record and _GradMode.enabled:
             ctx.parents = args
-            ctx.needs_input_grad = needs
+            ctx.needs_input_grad = tuple(needs)
         else:
             ctx = None
         if anomaly._Mode.enabled:
             site = anomaly.creation_site()
             if ctx is not None:
                 ctx.created_at = site
-            anomaly.check_forward(cls.__name__, out, [getattr(a, "data", a) for a in args], site)
+            anomaly.check_forward(cls.__name__, out, arrays, site)
+        wrap = _tensor._wrap
         if type(out) is tuple:
             if ctx is not None:
                 ctx.out_specs = [(o.shape, o.dtype) for o in out]
@@ -178,7 +187,7 @@ def backward(root, grad, retain_graph=False):
         if grads[0] is None:  # every consumer sent None: nothing flows through this node
             in_grads = (None,) * len(node.parents)
         else:
-            in_grads = type(node).backward(node, *grads)
+            in_grads = node.backward(node, *grads)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
             if anomaly._Mode.enabled:
@@ -203,8 +212,9 @@ def backward(root, grad, retain_graph=False):
             if g is not None:
                 i = parent._index
                 slots[i] = g if slots[i] is None else slots[i] + g  # new array: g may be a view
-            pending[child] -= 1
-            if pending[child] == 0:
+            left = pending[child] - 1
+            pending[child] = left
+            if not left:
                 ready.append(child)
         if not retain_graph:  # release saved arrays and inputs: only the graph's outline remains
             node.saved_tensors = _FREED

@@ -31,18 +31,18 @@ def hidden_grad_norms(model, ids, targets, h0=None, loss_at=None):
     The norm is taken over the whole (B, H) gradient. The model's `.grad`s are left as they were.
     """
     targets = np.asarray(targets)
-    out, _ = model.hidden_states(ids, h0)  # the model's forward, stopping before the output layer
+    out, _ = model.hidden_states(ids, h0)  # (T, B, H): the forward, stopping before the output layer
     if not isinstance(out._ctx, Stack):  # no node at all under no_grad(): nothing was recorded
         raise RuntimeError("hidden_grad_norms: the RNN's states were not recorded as a stack; "
                            "was it called under no_grad()?")
     states = out._ctx.parents  # h_0 .. h_{T-1}, the tensors the top layer stacked
     for h in states:
         h.retain_grad()
-    logits = model.head(out)
+    logits = model.head(out)  # (T, B, V)
     if loss_at is None:
-        loss = cross_entropy(logits, targets)
+        loss = cross_entropy(logits, targets.T)
     else:
-        loss = cross_entropy(logits[:, loss_at], targets[:, loss_at])
+        loss = cross_entropy(logits[loss_at], targets[:, loss_at])
 
     grads = [(p, p.grad) for p in model.parameters()]
     for p, _ in grads:

@@ -27,18 +27,21 @@ def unbroadcast(grad, shape):
 # --- elementwise arithmetic -------------------------------------------------------------------
 
 class Add(Function):
-    """y = a + b;  dL/da = g,  dL/db = g (each summed back over broadcast axes)."""
+    """y = a + b;  dL/da = g,  dL/db = g (each summed back over broadcast axes).
+
+    An input that needs a gradient is a Tensor, still attached to the node as `ctx.parents`
+    during backward: its shape comes from there (the other input may be a plain number).
+    """
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = a.shape, b.shape
         return a + b
 
     @staticmethod
     def backward(ctx, g):
-        need_a, need_b = ctx.needs_input_grad
-        return (unbroadcast(g, ctx.shapes[0]) if need_a else None,
-                unbroadcast(g, ctx.shapes[1]) if need_b else None)
+        (need_a, need_b), (a, b) = ctx.needs_input_grad, ctx.parents
+        return (unbroadcast(g, a.shape) if need_a else None,
+                unbroadcast(g, b.shape) if need_b else None)
 
 
 class Sub(Function):
@@ -46,14 +49,13 @@ class Sub(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = a.shape, b.shape
         return a - b
 
     @staticmethod
     def backward(ctx, g):
-        need_a, need_b = ctx.needs_input_grad
-        return (unbroadcast(g, ctx.shapes[0]) if need_a else None,
-                unbroadcast(-g, ctx.shapes[1]) if need_b else None)
+        (need_a, need_b), (a, b) = ctx.needs_input_grad, ctx.parents
+        return (unbroadcast(g, a.shape) if need_a else None,
+                unbroadcast(-g, b.shape) if need_b else None)
 
 
 class Mul(Function):
@@ -134,18 +136,16 @@ class MatMul(Function):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        ga = gb = None
-        if need_b and b.ndim == 2 and a.ndim >= 2:  # rows against one matrix: a single GEMM
-            gb, need_b = weight_grad(a, g, leaf=ctx.parents[1]._ctx is None), False
+        if b.ndim == 2:  # a's rows (under any leading axes) times one matrix: the common case
+            return (g @ b.T if need_a else None,
+                    weight_grad(a, g, leaf=ctx.parents[1]._ctx is None) if need_b else None)
         a_shape, b_shape = a.shape, b.shape
         if b.ndim == 1:
             b, g = b[:, None], g[..., None]
         if a.ndim == 1:
             a, g = a[None, :], g[..., None, :]
-        if need_a:
-            ga = unbroadcast(g @ np.swapaxes(b, -1, -2), a.shape).reshape(a_shape)
-        if need_b:
-            gb = unbroadcast(np.swapaxes(a, -1, -2) @ g, b.shape).reshape(b_shape)
+        ga = unbroadcast(g @ np.swapaxes(b, -1, -2), a.shape).reshape(a_shape) if need_a else None
+        gb = unbroadcast(np.swapaxes(a, -1, -2) @ g, b.shape).reshape(b_shape) if need_b else None
         return ga, gb
 
 

@@ -126,12 +126,12 @@ class Tensor:
 
     # --- arithmetic (numbers and arrays mix in on either side) ---------------------------------
 
-    def _lift(self, x):
-        if isinstance(x, Tensor):
-            return x
-        if isinstance(x, (int, float)):  # a Python number takes the tensor's dtype, as in numpy
-            return Tensor(np.asarray(x, dtype=np.result_type(self.data, x)))
-        return Tensor(x)
+    @staticmethod
+    def _lift(x):
+        """The other operand of an operator: a Tensor stays one; a Python number or an array
+        becomes a constant, which the op sees as it is (a number takes the tensor's dtype, as in
+        numpy) and which gets no gradient."""
+        return x if isinstance(x, (Tensor, int, float)) else np.asarray(x)
 
     def __add__(self, x): return ops.Add.apply(self, self._lift(x))
     def __radd__(self, x): return ops.Add.apply(self._lift(x), self)

@@ -5,14 +5,17 @@ One step of a layer, in row-vector convention (batch along the rows):
     h_t = tanh(x_t W_xh + h_{t-1} W_hh + b)        W_xh: (input, H)   W_hh: (H, H)   b: (H,)
 
 Only the h_{t-1} W_hh term has to wait for the previous step. So a layer first computes
-x_t W_xh + b for all time steps at once (one GEMM over (B*T, input)), splits the result over time
+x_t W_xh + b for all time steps at once (one GEMM over (T*B, input)), splits the result over time
 with a single `unbind`, runs the short loop `h = tanh(xw_t + h W_hh)`, and joins the states with a
 single `stack`. Backward then does per step only what `h W_hh` and tanh need; the input
 projection and its gradient are one operation each, over all steps.
 
-Shapes are batch-first, as PyTorch's `batch_first=True`: x is (B, T, input), outputs (B, T, H).
-The hidden states between layers or batches are (num_layers, B, H), as in PyTorch. Unlike
-PyTorch, which keeps two bias vectors b_ih and b_hh per layer, a layer here has one: their sum.
+The public shapes are batch-first, as PyTorch's `batch_first=True`: x is (B, T, input), outputs
+(B, T, H). Inside, the layers work time-major, (T, B, ...): then the slice for step t is one
+contiguous block of memory, which every per-step op reads and writes faster than the strided
+x[:, t]. The hidden states between layers or batches are (num_layers, B, H), as in PyTorch.
+Unlike PyTorch, which keeps two bias vectors b_ih and b_hh per layer, a layer here has one:
+their sum.
 """
 import numpy as np
 
@@ -43,24 +46,24 @@ class RNNCell(Module):
         return (z if h is None else z + h @ self.weight_hh).tanh()
 
     def project(self, x):
-        """x W_xh + b for every step at once: x (B, T, input) -> (B, T, H), as one GEMM."""
-        B, T, _ = x.shape
-        return (x.reshape(B * T, self.input_size) @ self.weight_xh + self.bias).reshape(B, T, -1)
+        """x W_xh + b for every step at once: x (T, B, input) -> (T, B, H), as one GEMM."""
+        T, B, _ = x.shape
+        return (x.reshape(T * B, self.input_size) @ self.weight_xh + self.bias).reshape(T, B, -1)
 
     def scan(self, xw, h=None):
-        """The recurrence over projected inputs xw = x W_xh + b of shape (B, T, H).
+        """The recurrence over projected inputs xw = x W_xh + b, time-major: (T, B, H).
 
         Starts from h (B, H), or from zeros when h is None: then the first step is just
-        tanh(xw_0), with no multiplication by a zero matrix. Returns (all states (B, T, H), the
+        tanh(xw_0), with no multiplication by a zero matrix. Returns (all states (T, B, H), the
         last state (B, H)).
         """
         states = []
-        for xw_t in xw.unbind(axis=1):
+        for xw_t in xw.unbind(axis=0):
             # tanh(xw_t + h W_hh) as one fused node: the same values and gradients as the three
             # ops it replaces (tested), at a third of the per-step bookkeeping
             h = xw_t.tanh() if h is None else TanhAddMatMul.apply(xw_t, h, self.weight_hh)
             states.append(h)
-        return stack(states, axis=1), h
+        return stack(states, axis=0), h
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}"
@@ -86,14 +89,16 @@ class RNN(Module):
         if x.ndim != 3 or x.shape[2] != self.input_size:
             raise ValueError(f"RNN expects x of shape (batch, time, {self.input_size}), "
                              f"got {x.shape}")
-        return self.forward_projected(self.layers[0].project(x), h0)
+        out, h = self.forward_projected(self.layers[0].project(x.transpose(1, 0, 2)), h0)
+        return out.transpose(1, 0, 2), h
 
     def forward_projected(self, xw, h0=None):
-        """`forward` given the first layer's projection xw = x W_xh + b (B, T, H) instead of x.
+        """`forward` from the first layer's projection xw = x W_xh + b instead of x, time-major.
 
-        A caller that can compute xw more cheaply than a GEMM (CharRNN: a row lookup) enters here.
+        xw is (T, B, H) and so are the outputs returned. A caller that can compute xw more
+        cheaply than a GEMM (CharRNN: a row lookup) enters here.
         """
-        B = xw.shape[0]
+        B = xw.shape[1]
         if h0 is None:
             initial = [None] * self.num_layers
         else:
@@ -144,14 +149,15 @@ class CharRNN(Module):
 
     def forward(self, ids, h0=None):
         out, h = self.hidden_states(ids, h0)
-        return self.head(out), h
+        return self.head(out).transpose(1, 0, 2), h
 
     def hidden_states(self, ids, h0=None):
-        """`forward` without the output layer: (the top layer's states (B, T, H), h)."""
+        """`forward` without the output layer, and time-major: (the top layer's states (T, B, H), h).
+        """
         ids = check_ids(ids, self.vocab_size, "character id")
         if ids.ndim != 2:
             raise ValueError(f"CharRNN expects ids of shape (batch, time), got {ids.shape}")
-        xw = self.embedding[ids] + self.rnn.layers[0].bias  # x_t W_xh + b for all steps
+        xw = self.embedding[ids.T] + self.rnn.layers[0].bias  # x_t W_xh + b for all steps
         return self.rnn.forward_projected(xw, h0)
 
     def generate(self, prime, length, temperature=1.0, top_k=None, seed=None):
