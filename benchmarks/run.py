@@ -9,6 +9,8 @@ Contenders, each one SGD training step on the same batch (V=65):
   model        tinygrad_rnn's CharRNN + cross_entropy + backward() + optim.SGD
   engine       a user's own RNN in plain Tensor ops, step by step: embedding rows by indexing,
                tanh, @, log_softmax and indexing at every time step
+  torch_eager  the same as `engine` in PyTorch ops        } only if torch is installed
+  torch_rnn    torch.nn.RNN, PyTorch's fused loop          } (benchmarks/torch_contenders.py)
 
 Steps are interleaved (A B C D A B C D ...) so that drift of a shared machine hits all alike, and
 the median of many steps after warm-up is reported. Peak memory is measured separately with
@@ -33,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import handwritten  # noqa: E402
+import torch_contenders  # noqa: E402
 from tinygrad_rnn import Tensor, optim  # noqa: E402
 from tinygrad_rnn.nn import CharRNN, clip_grad_value_  # noqa: E402
 from tinygrad_rnn.nn.functional import cross_entropy  # noqa: E402
@@ -50,7 +53,7 @@ def model_params_from(p, model):
     model.load_state_dict({k: v.copy() for k, v in state.items()})
 
 
-def make_contenders(B, T, H, dtype):
+def make_contenders(B, T, H, dtype, threads=1):
     rng = np.random.default_rng(1)
     ids = rng.integers(0, V, (B, T))
     targets = rng.integers(0, V, (B, T))
@@ -94,8 +97,11 @@ def make_contenders(B, T, H, dtype):
         loss.backward()
         eopt.step()
 
-    return {"handwritten": run_handwritten, "gemm_floor": run_floor,
-            "model": run_model, "engine": run_engine}
+    contenders = {"handwritten": run_handwritten, "gemm_floor": run_floor,
+                  "model": run_model, "engine": run_engine}
+    contenders.update(torch_contenders.make_contenders(handwritten.init_params(V, H, dtype), ids,
+                                                       targets, LR, threads))
+    return contenders
 
 
 def time_interleaved(contenders, steps, warmup):
@@ -168,17 +174,21 @@ def main(argv=None):
     ap.add_argument("--dtypes", default="float32,float64")
     args = ap.parse_args(argv)
 
+    torch_version = torch_contenders.version()
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, numpy {np.__version__}, BLAS {blas_info()}, "
-          f"{args.threads} BLAS thread(s)")
+          f"{args.threads} BLAS thread(s), "
+          + (f"PyTorch {torch_version}" if torch_version else "PyTorch not installed"))
+    torch_cols = ("torch_eager", "torch_rnn") if torch_version else ()
     print("| config | dtype | handwritten ms | gemm_floor ms | model ms | engine ms "
-          "| model/hand | model/floor | engine/hand | model mem/hand mem |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| model/hand | model/floor | engine/hand | "
+          + "".join(f"{c}/hand | " for c in torch_cols) + "model mem/hand mem |")
+    print("|---" * (10 + len(torch_cols)) + "|")
     for name in args.configs.split(","):
         B, T, H = CONFIGS[name]
         for dtype_name in args.dtypes.split(","):
             dtype = np.dtype(dtype_name).type
-            contenders = make_contenders(B, T, H, dtype)
+            contenders = make_contenders(B, T, H, dtype, int(args.threads))
             steps = {"S": 200, "M": 30, "L": 10}[name] // (4 if args.quick else 1)
             ms = {k: v * 1e3 for k, v in time_interleaved(contenders, steps, warmup=3).items()}
             mem = {k: peak_memory(contenders[k]) for k in ("handwritten", "model")}
@@ -186,7 +196,8 @@ def main(argv=None):
                   f"{ms['gemm_floor']:.2f} | {ms['model']:.2f} | {ms['engine']:.2f} | "
                   f"{ms['model'] / ms['handwritten']:.2f}x | {ms['model'] / ms['gemm_floor']:.2f}x | "
                   f"{ms['engine'] / ms['handwritten']:.2f}x | "
-                  f"{mem['model'] / mem['handwritten']:.2f}x |", flush=True)
+                  + "".join(f"{ms[c] / ms['handwritten']:.2f}x | " for c in torch_cols)
+                  + f"{mem['model'] / mem['handwritten']:.2f}x |", flush=True)
 
     secs = time_interleaved(min_char_rnn_contenders(), steps=50 if args.quick else 300, warmup=5)
     doc, ours = 25 / secs["document"], 25 / secs["project"]

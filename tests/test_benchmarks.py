@@ -4,6 +4,7 @@ import os
 import sys
 
 import numpy as np
+import pytest
 
 from tinygrad_rnn import Tensor, check_gradients
 from tinygrad_rnn.nn import CharRNN, cross_entropy
@@ -11,6 +12,7 @@ from tinygrad_rnn.nn import CharRNN, cross_entropy
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
 import handwritten  # noqa: E402
 import run  # noqa: E402
+import torch_contenders  # noqa: E402
 
 
 def test_handwritten_bptt_equals_autograd():
@@ -40,3 +42,21 @@ def test_every_contender_runs_and_the_model_learns():
     project = run.min_char_rnn_contenders(seq_len=5, hidden=8)
     project["document"]()
     project["project"]()
+
+
+def test_pytorch_contenders_train_the_same_model_when_torch_is_installed():
+    pytest.importorskip("torch")
+
+    V, H, B, T = 7, 5, 3, 6
+    rng = np.random.default_rng(0)
+    ids, targets = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
+    p = handwritten.init_params(V, H, np.float64)
+    _, grads, _ = handwritten.loss_and_grads(p, ids, targets, np.zeros((B, H)))
+    contenders = torch_contenders.make_contenders(p, ids, targets, lr=1.0, threads=1)
+    for name in ("torch_eager", "torch_rnn"):
+        # one SGD step with lr 1 moves each weight by minus its gradient: read the gradient back
+        before = {k: v.copy() for k, v in p.items()}
+        contenders[name]()
+        for key, after in contenders[name].weights().items():
+            np.testing.assert_allclose(before[key] - after, grads[key], rtol=1e-9, atol=1e-12,
+                                       err_msg=f"{name}: {key}")

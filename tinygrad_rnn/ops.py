@@ -228,7 +228,10 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        return g * (1 - y * y)
+        grad = y * y
+        np.subtract(1, grad, out=grad)
+        grad *= g
+        return grad
 
 
 class Sigmoid(Function):
@@ -273,8 +276,8 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, a, axis=-1):
-        shifted = a - a.max(axis=axis, keepdims=True)
-        y = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        y = a - a.max(axis=axis, keepdims=True)
+        y -= np.log(np.exp(y).sum(axis=axis, keepdims=True))
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y
@@ -282,7 +285,9 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        return g - np.exp(y) * g.sum(axis=ctx.axis, keepdims=True)
+        p_sum_g = np.exp(y)
+        p_sum_g *= g.sum(axis=ctx.axis, keepdims=True)
+        return np.subtract(g, p_sum_g, out=p_sum_g)
 
 
 # --- fused ops: one node where the graph would have several -----------------------------------
@@ -365,7 +370,7 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
         ctx.args = a.shape, axis, keepdims
-        return np.sum(a, axis=axis, keepdims=keepdims)
+        return a.sum(axis=axis, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx, g):
