@@ -228,10 +228,7 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        grad = y * y
-        np.subtract(1, grad, out=grad)
-        grad *= g
-        return grad
+        return g * (1 - y * y)
 
 
 class Sigmoid(Function):
