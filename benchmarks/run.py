@@ -17,6 +17,7 @@ the median of many steps after warm-up is reported. Peak memory is measured sepa
 tracemalloc (numpy reports its buffers to it).
 """
 import argparse
+import gc
 import os
 import sys
 
@@ -37,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import handwritten  # noqa: E402
 import torch_contenders  # noqa: E402
 from tinygrad_rnn import Tensor, optim  # noqa: E402
+from tinygrad_rnn.allocator import keep_freed_memory  # noqa: E402
 from tinygrad_rnn.nn import CharRNN, clip_grad_value_  # noqa: E402
 from tinygrad_rnn.nn.functional import cross_entropy  # noqa: E402
 from tinygrad_rnn.reference import min_char_rnn  # noqa: E402
@@ -175,9 +177,13 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     torch_version = torch_contenders.version()
+    # As `tinygrad_rnn.train` does, and for every contender alike: freed memory stays in the
+    # process for the next step instead of coming back page fault by page fault.
+    kept = keep_freed_memory()
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, numpy {np.__version__}, BLAS {blas_info()}, "
           f"{args.threads} BLAS thread(s), "
+          f"{'freed memory kept (mallopt)' if kept else 'default malloc'}, "
           + (f"PyTorch {torch_version}" if torch_version else "PyTorch not installed"))
     torch_cols = ("torch_eager", "torch_rnn") if torch_version else ()
     print("| config | dtype | handwritten ms | gemm_floor ms | model ms | engine ms "
@@ -189,6 +195,10 @@ def main(argv=None):
         for dtype_name in args.dtypes.split(","):
             dtype = np.dtype(dtype_name).type
             contenders = make_contenders(B, T, H, dtype, int(args.threads))
+            # Python's cycle collector now and then scans every object alive, the libraries'
+            # (PyTorch's are many) as well as ours; freezing what exists after set-up keeps a
+            # scan triggered by one contender from charging it for another's library.
+            gc.freeze()
             steps = {"S": 200, "M": 30, "L": 10}[name] // (4 if args.quick else 1)
             ms = {k: v * 1e3 for k, v in time_interleaved(contenders, steps, warmup=3).items()}
             mem = {k: peak_memory(contenders[k]) for k in ("handwritten", "model")}
