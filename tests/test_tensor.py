@@ -40,6 +40,16 @@ def test_numbers_and_arrays_on_either_side():
     assert isinstance(a @ t, Tensor) and (a @ t).item() == 50
 
 
+def test_numbers_and_arrays_enter_the_graph_as_constants():
+    t = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    a = np.array([3.0, 5.0])
+    y = (t * a + 2.0) / 4.0 - a
+    assert y._ctx.parents[1] is a  # the array itself: no Tensor made for it, no gradient asked
+    assert y._ctx.needs_input_grad == (True, False)
+    y.sum().backward()
+    np.testing.assert_array_equal(t.grad, a / 4.0)
+
+
 def test_repr_shows_data_grad_and_op():
     t = Tensor([1.0, 2.0], requires_grad=True)
     (t * t).sum().backward()

@@ -71,7 +71,7 @@ def check_forward(op_name, outputs, inputs, site):
 def check_backward(node, grads):
     count, kinds = _bad(g for g in grads if isinstance(g, np.ndarray))
     if count:
-        shapes = ", ".join(str(p.shape) for p in node.parents)
+        shapes = ", ".join(str(np.shape(getattr(p, "data", p))) for p in node.parents)
         site = getattr(node, "created_at", None) or "(unknown: the forward ran outside detect_anomaly)"
         raise AnomalyError(f"{type(node).__name__} backward produced {count} {kinds} value(s) in "
                            f"the gradients of its inputs of shape {shapes}; the op was created at {site}")

@@ -127,22 +127,22 @@ class Tensor:
     # --- arithmetic (numbers and arrays mix in on either side) ---------------------------------
 
     @staticmethod
-    def _lift(x):
+    def _operand(x):
         """The other operand of an operator: a Tensor stays one; a Python number or an array
         becomes a constant, which the op sees as it is (a number takes the tensor's dtype, as in
         numpy) and which gets no gradient."""
         return x if isinstance(x, (Tensor, int, float)) else np.asarray(x)
 
-    def __add__(self, x): return ops.Add.apply(self, self._lift(x))
-    def __radd__(self, x): return ops.Add.apply(self._lift(x), self)
-    def __sub__(self, x): return ops.Sub.apply(self, self._lift(x))
-    def __rsub__(self, x): return ops.Sub.apply(self._lift(x), self)
-    def __mul__(self, x): return ops.Mul.apply(self, self._lift(x))
-    def __rmul__(self, x): return ops.Mul.apply(self._lift(x), self)
-    def __truediv__(self, x): return ops.Div.apply(self, self._lift(x))
-    def __rtruediv__(self, x): return ops.Div.apply(self._lift(x), self)
-    def __matmul__(self, x): return ops.MatMul.apply(self, self._lift(x))
-    def __rmatmul__(self, x): return ops.MatMul.apply(self._lift(x), self)
+    def __add__(self, x): return ops.Add.apply(self, self._operand(x))
+    def __radd__(self, x): return ops.Add.apply(self._operand(x), self)
+    def __sub__(self, x): return ops.Sub.apply(self, self._operand(x))
+    def __rsub__(self, x): return ops.Sub.apply(self._operand(x), self)
+    def __mul__(self, x): return ops.Mul.apply(self, self._operand(x))
+    def __rmul__(self, x): return ops.Mul.apply(self._operand(x), self)
+    def __truediv__(self, x): return ops.Div.apply(self, self._operand(x))
+    def __rtruediv__(self, x): return ops.Div.apply(self._operand(x), self)
+    def __matmul__(self, x): return ops.MatMul.apply(self, self._operand(x))
+    def __rmatmul__(self, x): return ops.MatMul.apply(self._operand(x), self)
     def __neg__(self): return ops.Neg.apply(self)
 
     def __pow__(self, p):
