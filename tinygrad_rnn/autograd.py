@@ -87,6 +87,11 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **options):
+        """Run `forward` on the arrays of the tensor arguments; return the output tensor(s).
+
+        The node is recorded (kept as the outputs' `_ctx`) only when grad mode is on and some
+        input requires grad: otherwise the outputs are plain tensors, and the node is dropped.
+        """
         Tensor = _tensor.Tensor
         ctx = cls.__new__(cls)
         arrays, needs, record = [], [], False
@@ -101,7 +106,7 @@ class Function:
         try:
             out = cls.forward(ctx, *arrays, **options)
         except ValueError as err:  # numpy's shape errors, reworded to name the op and the shapes
-            shapes = ", ".join(str(np.shape(a)) for a in arrays if not np.isscalar(a))
+            shapes = ", ".join(str(a.shape) for a in arrays if isinstance(a, np.ndarray))
             raise ValueError(f"{cls.__name__}: {err} (input shapes: {shapes})") from None
 
         if record and _GradMode.enabled:
