@@ -1,3 +1,4 @@
+import math
 import os
 import signal
 import subprocess
@@ -53,6 +54,17 @@ def test_train_logs_each_evaluation_and_saves(capsys, corpus, tmp_path):
     assert ckpt.load(out).training["step"] == 15
 
 
+def test_lr_schedule_option_reaches_the_run(capsys, corpus, tmp_path):
+    out = tmp_path / "m.npz"
+    status, _, _ = run(capsys, "train", "--data", str(corpus), "--out", str(out), "--steps", "5",
+                       "--lr-schedule", "cosine", "--lr", "0.02", *SMALL)
+    assert status == 0
+    saved = ckpt.load(out)
+    assert saved.training["settings"]["lr_schedule"] == "cosine"
+    assert saved.optimizer["param_groups"][0]["lr"] == pytest.approx(0.02 * (1 + math.cos(
+        math.pi * 4 / 5)) / 2)  # the rate of the last step, the fifth
+
+
 def test_sample_streams_text_repeatably(capsys, model_file):
     args = ["sample", str(model_file), "--prime", "to be", "--length", "40", "--seed", "3"]
     status, first, _ = run(capsys, *args)
@@ -69,6 +81,8 @@ def test_sample_streams_text_repeatably(capsys, model_file):
     (["train", "--hidden-size", "-3"], "--hidden-size: must be a positive integer"),
     (["train", "--lr", "abc"], "--lr: expected a number, got 'abc'"),
     (["train", "--dtype", "float16"], "invalid choice: 'float16'"),
+    (["train", "--lr-schedule", "step"],
+     "--lr-schedule: invalid choice: 'step' (choose from 'constant', 'linear', 'cosine', 'wsd')"),
     (["sample", "m.npz", "--temperature", "-1"], "--temperature: must be a finite number >= 0"),
     (["train", "--bogus"], "unrecognized arguments: --bogus"),
 ])

@@ -150,7 +150,9 @@ def random_argv(chance, folder):
                    "--seed": lambda: pick(["0", "5", str(2**70)], COUNTS),
                    "--time-budget": lambda: pick(["5", "1e-300"], NUMBERS),
                    "--optim": lambda: pick(["sgd", "adam", "adagrad", "adamw"], ["", "SGD", "x"]),
-                   "--dtype": lambda: pick(["float32", "float64"], ["", "float16", "int8"])}
+                   "--dtype": lambda: pick(["float32", "float64"], ["", "float16", "int8"]),
+                   "--lr-schedule": lambda: pick(["constant", "linear", "cosine", "wsd"],
+                                                 ["", "Cosine", "step"])}
     for name, value in options.items():
         if chance.random() < 0.5:
             argv += [name, value()]

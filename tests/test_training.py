@@ -4,9 +4,12 @@ import numpy as np
 import pytest
 
 from tinygrad_rnn import checkpoint as ckpt
+from tinygrad_rnn import training
 from tinygrad_rnn.checkpoint import CheckpointError
 from tinygrad_rnn.data import CharDataset, DataError
-from tinygrad_rnn.training import _draw, evaluate, generate, load_model, train
+from tinygrad_rnn.optim import LR_SCHEDULES, Adam, scheduled_lr
+from tinygrad_rnn.training import (_draw, _progress, _start_or_continue_schedule, evaluate,
+                                   generate, load_model, train)
 
 from .conftest import write_corpus
 
@@ -53,10 +56,13 @@ def test_same_seed_same_losses_bit_for_bit(corpus):
 
 
 def test_resume_continues_exactly(corpus, tmp_path):
-    straight, _ = train(corpus, tmp_path / "straight.npz", steps=60, **SMALL)
-    train(corpus, tmp_path / "half.npz", steps=30, **SMALL)
+    # The first call ends normally, so the second starts a schedule of its own: only with the
+    # constant schedule is that the same as one run (an interrupted run: the test below).
+    constant = dict(SMALL, lr_schedule="constant")
+    straight, _ = train(corpus, tmp_path / "straight.npz", steps=60, **constant)
+    train(corpus, tmp_path / "half.npz", steps=30, **constant)
     resumed, history = train(corpus, tmp_path / "resumed.npz", steps=30,
-                             resume=tmp_path / "half.npz", **SMALL)
+                             resume=tmp_path / "half.npz", **constant)
     assert history[-1]["step"] == 60
     for name, value in straight.state_dict().items():
         np.testing.assert_allclose(resumed.state_dict()[name], value, rtol=1e-6, atol=1e-7)
@@ -67,6 +73,81 @@ def test_resume_continues_exactly(corpus, tmp_path):
     for i, state in a.optimizer["state"].items():
         np.testing.assert_allclose(b.optimizer["state"][i]["exp_avg"], state["exp_avg"],
                                    rtol=1e-5, atol=1e-8)
+
+
+def record_lrs(monkeypatch):
+    """The learning rate the optimizer holds at each of its steps, in a list that fills up."""
+    lrs, real_step = [], Adam.step
+
+    def step(self):
+        lrs.append(self.param_groups[0]["lr"])
+        real_step(self)
+
+    monkeypatch.setattr(Adam, "step", step)
+    return lrs
+
+
+@pytest.mark.parametrize("schedule", LR_SCHEDULES)
+def test_the_optimizer_steps_with_the_scheduled_lr(corpus, monkeypatch, schedule):
+    lrs = record_lrs(monkeypatch)
+    train(corpus, steps=20, **dict(SMALL, lr_schedule=schedule))
+    assert lrs == [scheduled_lr(schedule, SMALL["lr"], i / 20) for i in range(20)]
+    if schedule == "wsd":  # the peak up to 70 % of the steps, half of it at 85 %
+        assert lrs[:15] == [SMALL["lr"]] * 15 and lrs[17] == pytest.approx(SMALL["lr"] / 2)
+
+
+def test_an_interrupted_run_resumed_continues_its_schedule_exactly(corpus, tmp_path,
+                                                                   monkeypatch):
+    wsd = dict(SMALL, lr_schedule="wsd", eval_every=10)
+    lrs = record_lrs(monkeypatch)
+    straight, _ = train(corpus, tmp_path / "straight.npz", steps=60, **wsd)
+    straight_lrs = lrs[:]
+
+    def crash_at_step_35(model, optimizer, *args):
+        if len(lrs) == 60 + 34:
+            raise RuntimeError("crash")
+        return real_step(model, optimizer, *args)
+
+    real_step = training.train_step
+    monkeypatch.setattr(training, "train_step", crash_at_step_35)
+    out = tmp_path / "crashed.npz"
+    with pytest.raises(RuntimeError, match="crash"):
+        train(corpus, out, steps=60, **wsd)
+    assert ckpt.load(out).training["step"] == 30  # saved at the evaluation of step 30
+    del lrs[60 + 30:]  # steps 31 to 34 are lost with the crash
+    monkeypatch.setattr(training, "train_step", real_step)
+    resumed, history = train(corpus, out, steps=60, resume=out, **wsd)  # the same command
+
+    assert history[-1]["step"] == 60  # the schedule's end, not 30 + 60
+    assert lrs[60:] == straight_lrs and straight_lrs[-1] < SMALL["lr"] / 10
+    for name, value in straight.state_dict().items():
+        np.testing.assert_allclose(resumed.state_dict()[name], value, rtol=1e-6, atol=1e-7)
+    assert ckpt.load(out).training["lr_horizon"] is None  # ran to its end
+
+
+def test_a_finished_run_resumed_starts_a_new_schedule(corpus, tmp_path, monkeypatch):
+    out = tmp_path / "m.npz"
+    train(corpus, out, steps=20, **dict(SMALL, lr_schedule="cosine"))
+    lrs = record_lrs(monkeypatch)
+    _, history = train(corpus, out, steps=10, resume=out, **SMALL)
+    assert history[-1]["step"] == 30
+    assert lrs == [scheduled_lr("cosine", SMALL["lr"], i / 10) for i in range(10)]
+
+
+def test_schedule_progress_is_the_larger_of_steps_and_time_used():
+    horizon = {"start_step": 10, "start_seconds": 5.0, "steps": 100, "time_budget": 50.0}
+    assert _progress(horizon, 35, 30.0) == 0.5  # a quarter of the steps, half of the time
+    assert _progress(horizon, 85, 30.0) == 0.75
+    assert _progress(dict(horizon, time_budget=None), 35, 30.0) == 0.25
+    # resumed after a crash at 120 s of 300: what is left of the schedule bounds this call
+    run = {"step": 900, "seconds": 120.0, "lr_horizon": {"start_step": 0, "start_seconds": 0.0,
+                                                         "steps": 10_000, "time_budget": 300.0}}
+    assert _start_or_continue_schedule(run, 10_000, 300.0) == (9_100, 180.0)
+    assert _start_or_continue_schedule(run, 50, None) == (50, 180.0)
+    run["lr_horizon"] = None  # after a call that ended normally: a new schedule from here
+    assert _start_or_continue_schedule(run, 50, None) == (50, None)
+    assert run["lr_horizon"] == {"start_step": 900, "start_seconds": 120.0, "steps": 50,
+                                 "time_budget": None}
 
 
 def test_resume_refuses_another_model_shape_or_other_text(trained, corpus, tmp_path):
@@ -103,6 +184,7 @@ def test_time_budget_stops_early_and_still_evaluates_at_the_end(corpus):
     (dict(hidden_size=0), "hidden_size must be a positive number"),
     (dict(batch_size=-1), "batch_size must be a positive number"),
     (dict(optim="rmsprop"), "optim must be one of sgd, adagrad, adam, adamw"),
+    (dict(lr_schedule="step"), "lr_schedule must be one of constant, linear, cosine, wsd"),
     (dict(dtype="float16"), "dtype must be one of float32, float64"),
     (dict(clip=-1.0), "clip must be >= 0"),
 ])
@@ -173,6 +255,15 @@ def test_resume_and_load_refuse_a_checkpoint_that_does_not_fit(trained, corpus, 
     ckpt.save(tmp_path / "partial.npz", saved)
     with pytest.raises(CheckpointError, match="can't resume from it: .* no valid 'hidden'"):
         train(corpus, steps=1, resume=tmp_path / "partial.npz", **SMALL)
+    saved = ckpt.load(out)
+    saved.training["lr_horizon"] = {"start_step": 0, "start_seconds": 0, "steps": 0,
+                                    "time_budget": None}
+    ckpt.save(tmp_path / "horizon.npz", saved)
+    with pytest.raises(CheckpointError, match="no valid 'lr_horizon'"):
+        train(corpus, steps=1, resume=tmp_path / "horizon.npz", **SMALL)
+    del saved.training["lr_horizon"]  # as in checkpoints from before lr schedules: resumable
+    ckpt.save(tmp_path / "older.npz", saved)
+    assert train(corpus, steps=1, resume=tmp_path / "older.npz", **SMALL)[1][-1]["step"] == 101
 
 
 def test_checkpoint_path_may_not_be_the_training_text(tmp_path):

@@ -58,6 +58,7 @@ def _number(minimum, strict):
 
 
 def _parser():
+    from .optim import LR_SCHEDULES
     from .training import DEFAULTS, OPTIMIZERS
 
     parser = _Parser(prog=PROG, description="A character-level RNN on a tiny autograd engine.")
@@ -71,7 +72,8 @@ def _parser():
                                                   "tinyshakespeare, or the resumed run's)")
     t.add_argument("--out", metavar="PATH", default="charrnn.npz",
                    help="checkpoint to write (default: %(default)s)")
-    t.add_argument("--resume", metavar="PATH", help="continue the run saved in this checkpoint")
+    t.add_argument("--resume", metavar="PATH", help="continue the run saved in this checkpoint (a "
+                   "run stopped by Ctrl-C or a crash goes on with its lr schedule to its end)")
     for name, meaning in [("hidden-size", "hidden units per layer"),
                           ("num-layers", "stacked RNN layers"),
                           ("batch-size", "text streams read in parallel"),
@@ -83,8 +85,12 @@ def _parser():
     t.add_argument("--time-budget", type=_number(0, strict=True), default=300.0,
                    metavar="SECONDS", help="stop in time to finish within this (default: "
                                            "%(default)g)")
-    t.add_argument("--lr", type=_number(0, strict=True), help=f"learning rate (default: "
+    t.add_argument("--lr", type=_number(0, strict=True), help=f"peak learning rate (default: "
                                                                f"{DEFAULTS['lr']:g})")
+    t.add_argument("--lr-schedule", choices=list(LR_SCHEDULES),
+                   help=f"how the learning rate changes over the run: wsd holds it, then decays "
+                        f"it linearly to 0 over the last 30 %%; linear and cosine decay it to 0 "
+                        f"over the whole run (default: {DEFAULTS['lr_schedule']})")
     t.add_argument("--optim", choices=list(OPTIMIZERS), help=f"(default: {DEFAULTS['optim']})")
     t.add_argument("--clip", type=_number(0, strict=False), metavar="NORM",
                    help=f"max gradient norm, 0 for none (default: {DEFAULTS['clip']:g})")
@@ -155,7 +161,7 @@ def _train(args):
 
     options = {name: getattr(args, name) for name in
                ("hidden_size", "num_layers", "batch_size", "seq_len", "steps", "time_budget",
-                "lr", "optim", "clip", "eval_every", "seed", "dtype", "resume")}
+                "lr", "lr_schedule", "optim", "clip", "eval_every", "seed", "dtype", "resume")}
     try:
         _, history = train(args.data, args.out, **options)
     except KeyboardInterrupt as stop:
