@@ -28,6 +28,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from . import optim
+from .allocator import keep_freed_memory
 from .autograd import no_grad
 from .checkpoint import CheckpointError
 from .data import CharDataset, Vocab, load_text
@@ -92,6 +93,9 @@ def train(data=None, out=None, *, hidden_size=None, num_layers=None, batch_size=
     raised again. A second Ctrl-C interrupts at once (the last checkpoint stays intact).
 
     If the loss or a parameter becomes NaN or Inf, TrainingDiverged is raised without saving.
+
+    Training sets glibc's malloc to keep freed memory in the process (`allocator.keep_freed_memory`)
+    for the rest of the process's life.
     """
     given = dict(hidden_size=hidden_size, num_layers=num_layers, batch_size=batch_size,
                  seq_len=seq_len, lr=lr, lr_schedule=lr_schedule, optim=optim, clip=clip,
@@ -116,6 +120,7 @@ def train(data=None, out=None, *, hidden_size=None, num_layers=None, batch_size=
     batches = dataset.batches(settings["batch_size"], settings["seq_len"])
     _check_fits_in_memory(settings, len(dataset.vocab))
 
+    keep_freed_memory()  # each step reuses the last one's memory: ~10 % faster (see allocator.py)
     rng = np.random.default_rng(settings["seed"])
     model = CharRNN(len(dataset.vocab), settings["hidden_size"], settings["num_layers"],
                     dtype=np.dtype(settings["dtype"]), rng=rng)
