@@ -19,6 +19,8 @@ def unbroadcast(grad, shape):
     if grad.shape == shape:
         return grad
     lead = grad.ndim - len(shape)
+    if grad.shape[lead:] == shape:  # only leading axes were added, as for a bias over rows
+        return grad.sum(axis=tuple(range(lead)))
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
     return grad.sum(axis=axes).reshape(shape)
@@ -273,8 +275,8 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, a, axis=-1):
-        y = a - a.max(axis=axis, keepdims=True)
-        y -= np.log(np.exp(y).sum(axis=axis, keepdims=True))
+        y = a - np.maximum.reduce(a, axis=axis, keepdims=True)
+        y -= np.log(np.add.reduce(np.exp(y), axis=axis, keepdims=True))
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y
@@ -283,7 +285,7 @@ class LogSoftmax(Function):
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
         p_sum_g = np.exp(y)
-        p_sum_g *= g.sum(axis=ctx.axis, keepdims=True)
+        p_sum_g *= np.add.reduce(g, axis=ctx.axis, keepdims=True)
         return np.subtract(g, p_sum_g, out=p_sum_g)
 
 
@@ -367,7 +369,7 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
         ctx.args = a.shape, axis, keepdims
-        return a.sum(axis=axis, keepdims=keepdims)
+        return np.add.reduce(a, axis=axis, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx, g):

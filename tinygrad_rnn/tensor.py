@@ -196,7 +196,7 @@ class Tensor:
         if isinstance(index, Tensor):
             index = index.data
         elif isinstance(index, tuple):
-            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+            index = tuple([i.data if isinstance(i, Tensor) else i for i in index])
         return ops.GetItem.apply(self, index=index)
 
     def unbind(self, axis=0):
