@@ -7,6 +7,7 @@ import pytest
 
 from tinygrad_rnn import Tensor
 from tinygrad_rnn.reference import blog_char_rnn as doc
+from tinygrad_rnn.reference._numerics import softmax
 
 from .helpers import SEEDS, assert_only_as_written_overflows, autograd, problem_for, rel_error
 
@@ -57,7 +58,7 @@ def test_column_index_alone_does_not_fix_the_backward_pass():
     # (1, V) array with one index: doutput_vec[j] fails for j >= 1, in both lines that use it.
     problem = problem_for(doc, 0)
     Who = problem["params"]["Who"]
-    _, ys, _, ps = doc._forward(problem["params"], problem, doc._softmax)
+    _, ys, _, ps = doc._forward(problem["params"], problem, softmax)
     p, y = ps[0], ys[0]
     j = np.nonzero(y == 1)[1][0]
     assert p[0][j] == p[0, problem["targets"][0]]     # the loss line
@@ -154,7 +155,7 @@ def test_last_character_is_never_a_target():
 def test_reported_loss_reads_class_zero():
     problem = problem_for(doc, 0)
     params = problem["params"]
-    _, _, _, ps = doc._forward(params, problem, doc._softmax)
+    _, _, _, ps = doc._forward(params, problem, softmax)
     class_zero = -sum(np.log(ps[t][0, 0]) for t in ps)
     reported = doc._reported_loss_as_written(params, problem)
     assert reported == pytest.approx(class_zero, rel=1e-12)

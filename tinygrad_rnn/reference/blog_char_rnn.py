@@ -64,6 +64,8 @@ but np.copy, as here, is the safer habit.
 """
 import numpy as np
 
+from ._numerics import log_softmax, softmax
+
 SOURCE = "004_1d85d7b75ceb7b8e.txt"
 TITLE = "Vanilla char-rnn implementation using Numpy (blog.txt)"
 PARAMETERS = ("Wih", "Whh", "Who", "bh", "bo")
@@ -108,17 +110,6 @@ def _softmax_as_written(o):
     return np.exp(o) / np.sum(np.exp(o))
 
 
-def _softmax(o):
-    e = np.exp(o - np.max(o))
-    return e / np.sum(e)
-
-
-def _log_softmax(o):
-    # log p = o - max - log sum exp(o - max): finite even where p itself underflows to 0.
-    shifted = o - np.max(o)
-    return shifted - np.log(np.sum(np.exp(shifted)))
-
-
 def _forward(params, problem, normalize):
     """One-hot rows, states and probabilities keyed by time step, with states[-1] = hprev.
     `normalize` maps scores to probabilities (or, for the loss, to log-probabilities)."""
@@ -135,7 +126,7 @@ def _forward(params, problem, normalize):
 
 def loss(params, problem):
     """The summed cross-entropy of the window."""
-    _, _, _, log_ps = _forward(params, problem, _log_softmax)
+    _, _, _, log_ps = _forward(params, problem, log_softmax)
     return float(sum(-log_ps[t][0, c] for t, c in enumerate(problem["targets"])))
 
 
@@ -174,7 +165,7 @@ def backward_as_written(params, problem):
 def backward_corrected(params, problem):
     """The exact gradient of `loss`."""
     Whh, Who = params["Whh"], params["Who"]
-    xs, ys, hs, ps = _forward(params, problem, _softmax)
+    xs, ys, hs, ps = _forward(params, problem, softmax)
     grads = {n: np.zeros_like(params[n]) for n in PARAMETERS}
     dh_next = np.zeros_like(problem["hprev"])
     for t in reversed(range(len(xs))):

@@ -53,6 +53,8 @@ final window that fits exactly.
 """
 import numpy as np
 
+from ._numerics import softmax
+
 SOURCE = "000_54715d8477c49f0c.txt"
 TITLE = "Implementing RNN from scratch in Python"
 PARAMETERS = ("U", "W", "V", "b", "c")
@@ -93,12 +95,6 @@ def _one_hot(ix, size):
     return x
 
 
-def _softmax(o):
-    # The class's softmax: shifting by the max leaves the result unchanged and keeps exp finite.
-    e = np.exp(o - np.max(o))
-    return e / np.sum(e)
-
-
 def _forward(params, problem):
     """xs, hs, ps keyed by time step; hs[-1] is the carried-in state, as in the document."""
     U, W, V, b, c = (params[n] for n in PARAMETERS)
@@ -106,7 +102,7 @@ def _forward(params, problem):
     for t, ix in enumerate(problem["inputs"]):
         xs[t] = _one_hot(ix, U.shape[1])
         hs[t] = np.tanh(U @ xs[t] + W @ hs[t - 1] + b)
-        ps[t] = _softmax(V @ hs[t] + c)
+        ps[t] = softmax(V @ hs[t] + c)
     return xs, hs, ps
 
 
@@ -200,10 +196,10 @@ def _naive_softmax(o):
     return np.exp(o) / np.sum(np.exp(o))
 
 
-def _sample_first_probs(params, h, seed_ix, softmax=_naive_softmax):
+def _sample_first_probs(params, h, seed_ix, normalize=_naive_softmax):
     """The distribution of the first character that sample(h, seed_ix, n) draws."""
     h = _step(params, h, _one_hot(seed_ix, params["U"].shape[1]))
-    return softmax(params["V"] @ h + params["c"])
+    return normalize(params["V"] @ h + params["c"])
 
 
 def _predict_first_probs_as_written(params, prompt):
@@ -221,7 +217,7 @@ def _predict_first_probs_corrected(params, prompt):
     h = np.zeros((params["W"].shape[0], 1))
     for ix in prompt:
         h = _step(params, h, _one_hot(ix, params["U"].shape[1]))
-    return _softmax(params["V"] @ h + params["c"])
+    return softmax(params["V"] @ h + params["c"])
 
 
 def _iterations_per_epoch_as_written(batch_losses, num_epochs, vocab_size, seq_length,

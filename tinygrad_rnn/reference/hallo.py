@@ -72,6 +72,8 @@ lets the cell run.
 """
 import numpy as np
 
+from ._numerics import log_softmax, softmax
+
 SOURCE = "003_f56a54b9340eb2bd.txt"
 TITLE = 'Recurrent neural network with numpy ("Hallo")'
 PARAMETERS = ("Wxh", "Whh", "Why")
@@ -117,17 +119,6 @@ def _softmax_as_written(o):
     return np.exp(o) / np.sum(np.exp(o))
 
 
-def _softmax(o):
-    e = np.exp(o - np.max(o))
-    return e / np.sum(e)
-
-
-def _log_softmax(o):
-    # log p = o - max - log sum exp(o - max): finite even where p itself underflows to 0.
-    shifted = o - np.max(o)
-    return shifted - np.log(np.sum(np.exp(shifted)))
-
-
 def _forward_as_written(params, inputs, hprev, normalize=_softmax_as_written):
     """The document's forward, with its list layout.
 
@@ -147,7 +138,7 @@ def _forward_as_written(params, inputs, hprev, normalize=_softmax_as_written):
 def loss(params, problem):
     """The mean cross-entropy over the window."""
     targets = problem["targets"]
-    _, log_probs = _forward_as_written(params, problem["inputs"], problem["hprev"], _log_softmax)
+    _, log_probs = _forward_as_written(params, problem["inputs"], problem["hprev"], log_softmax)
     T = targets.shape[0]
     return float(sum(-targets[t] @ log_probs[t][:, 0] for t in range(T)) / T)
 
@@ -183,7 +174,7 @@ def backward_corrected(params, problem):
     Whh, Why = params["Whh"], params["Why"]
     inputs, targets = problem["inputs"], problem["targets"]
     T = inputs.shape[0]
-    states, probs = _forward_as_written(params, inputs, problem["hprev"], _softmax)
+    states, probs = _forward_as_written(params, inputs, problem["hprev"], softmax)
     grads = {n: np.zeros_like(params[n]) for n in PARAMETERS}
     dh_next = np.zeros_like(problem["hprev"])
     for t in reversed(range(T)):

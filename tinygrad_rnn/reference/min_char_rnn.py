@@ -47,6 +47,8 @@ window early: it skips a window that ends exactly at the last character.
 """
 import numpy as np
 
+from ._numerics import log_softmax, softmax
+
 SOURCE = "002_32216470e957c5f0.txt"
 TITLE = "Karpathy's min-char-rnn in a notebook"
 PARAMETERS = ("Wxh", "Whh", "Why", "bh", "by")
@@ -91,18 +93,6 @@ def _softmax_as_written(y):
     return np.exp(y) / np.sum(np.exp(y))
 
 
-def _softmax(y):
-    # Shifting by the max changes nothing mathematically and keeps every exponent <= 0.
-    e = np.exp(y - np.max(y))
-    return e / np.sum(e)
-
-
-def _log_softmax(y):
-    # log p = y - max - log sum exp(y - max): finite even where p itself underflows to 0.
-    shifted = y - np.max(y)
-    return shifted - np.log(np.sum(np.exp(shifted)))
-
-
 def _forward(params, problem, normalize):
     """xs, hs, ps keyed by time step, with hs[-1] = hprev. `normalize` maps scores to
     probabilities (or, for the loss, to log-probabilities)."""
@@ -117,13 +107,13 @@ def _forward(params, problem, normalize):
 
 def loss(params, problem):
     """The summed cross-entropy of the window (log-probabilities taken stably)."""
-    _, _, log_ps = _forward(params, problem, _log_softmax)
+    _, _, log_ps = _forward(params, problem, log_softmax)
     return float(sum(-log_ps[t][c, 0] for t, c in enumerate(problem["targets"])))
 
 
-def _bptt(params, problem, softmax):
+def _bptt(params, problem, normalize):
     Whh, Why = params["Whh"], params["Why"]
-    xs, hs, ps = _forward(params, problem, softmax)
+    xs, hs, ps = _forward(params, problem, normalize)
     grads = {n: np.zeros_like(params[n]) for n in PARAMETERS}
     dh_next = np.zeros_like(hs[0])                 # nothing flows back from beyond the window
     for t in reversed(range(len(problem["inputs"]))):
@@ -147,7 +137,7 @@ def backward_as_written(params, problem):
 
 def backward_corrected(params, problem):
     """The same pass: the document's gradient is right. Only the softmax is max-shifted."""
-    return _bptt(params, problem, _softmax)
+    return _bptt(params, problem, softmax)
 
 
 def tensor_loss(tparams, problem):
