@@ -341,7 +341,8 @@ class CrossEntropy(Function):
         logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
         ctx.save_for_backward(logp)
         ctx.rows, ctx.targets = rows, targets
-        ctx.scale = 1.0 / len(a) if reduction == "mean" else 1.0
+        # the scale in a's dtype: numpy 1.x would promote a float32 sum times a Python float
+        ctx.scale = a.dtype.type(1.0 / len(a) if reduction == "mean" else 1.0)
         return -logp[rows, targets].sum() * ctx.scale
 
     @staticmethod
