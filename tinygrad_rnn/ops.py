@@ -265,18 +265,26 @@ class ReLU(Function):
         return g * positive
 
 
-class LogSoftmax(Function):
-    """y = a - logsumexp(a) along `axis`.
+def log_softmax(a, axis):
+    """a - logsumexp(a) along `axis`, on arrays.
 
     Stable: logsumexp(a) = m + log(sum(exp(a - m))) with m = max(a), so exp never overflows.
+    """
+    y = a - np.maximum.reduce(a, axis=axis, keepdims=True)
+    y -= np.log(np.add.reduce(np.exp(y), axis=axis, keepdims=True))
+    return y
+
+
+class LogSoftmax(Function):
+    """y = a - logsumexp(a) along `axis` (computed stably by `log_softmax`).
+
     With p = exp(y) = softmax(a), dy_i/da_j = [i == j] - p_j, hence
     dL/da = g - p * sum(g) (sums along `axis`).
     """
 
     @staticmethod
     def forward(ctx, a, axis=-1):
-        y = a - np.maximum.reduce(a, axis=axis, keepdims=True)
-        y -= np.log(np.add.reduce(np.exp(y), axis=axis, keepdims=True))
+        y = log_softmax(a, axis)
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y
@@ -331,14 +339,13 @@ class CrossEntropy(Function):
     Twin: `-a.log_softmax(axis=-1)[arange(N), t].mean()`. With p = softmax(a) and the one-hot
     rows of t, dL/da = (p - onehot(t)) / N for the mean: one pass, where the twin builds a zero
     (N, C) array for the indexing and a second one for log_softmax's backward. Stable for any
-    logits: the row maximum is subtracted before exp.
+    logits, through the same `log_softmax` as the LogSoftmax op.
     """
 
     @staticmethod
     def forward(ctx, a, targets, reduction="mean"):
         rows = np.arange(len(a))
-        z = a - a.max(axis=1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        logp = log_softmax(a, axis=1)
         ctx.save_for_backward(logp)
         ctx.rows, ctx.targets = rows, targets
         # the scale in a's dtype: numpy 1.x would promote a float32 sum times a Python float
