@@ -58,6 +58,7 @@ def _number(minimum, strict):
 
 
 def _parser():
+    from .checkpoint import DTYPES
     from .optim import LR_SCHEDULES
     from .training import DEFAULTS, OPTIMIZERS
 
@@ -99,7 +100,7 @@ def _parser():
                         f"{DEFAULTS['eval_every']})")
     t.add_argument("--seed", type=_non_negative_int, metavar="N",
                    help=f"seeds the initial weights and the samples (default: {DEFAULTS['seed']})")
-    t.add_argument("--dtype", choices=["float32", "float64"],
+    t.add_argument("--dtype", choices=list(DTYPES),
                    help=f"(default: {DEFAULTS['dtype']})")
 
     s = commands.add_parser("sample", help="generate text from a checkpoint",
