@@ -8,8 +8,9 @@ from tinygrad_rnn import training
 from tinygrad_rnn.checkpoint import CheckpointError
 from tinygrad_rnn.data import CharDataset, DataError
 from tinygrad_rnn.optim import LR_SCHEDULES, Adam, scheduled_lr
-from tinygrad_rnn.training import (_draw, _progress, _start_or_continue_schedule, evaluate,
-                                   generate, load_model, train)
+from tinygrad_rnn.nn.sampling import draw as _draw, generate
+from tinygrad_rnn.training import (_progress, _start_or_continue_schedule, evaluate, load_model,
+                                   train)
 
 from .conftest import write_corpus
 

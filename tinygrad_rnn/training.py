@@ -33,6 +33,7 @@ from .autograd import no_grad
 from .checkpoint import CheckpointError
 from .data import CharDataset, Vocab, load_text
 from .nn import CharRNN, clip_grad_norm_, cross_entropy
+from .nn.sampling import default_prime, generate, sample_chars  # noqa: F401  (re-exported)
 from .optim import LR_SCHEDULES, scheduled_lr
 from .tensor import Tensor
 
@@ -293,59 +294,6 @@ def evaluate(model, dataset, streams=EVAL_STREAMS, seq_len=EVAL_SEQ_LEN):
     return total / count
 
 
-def generate(model, prime, length, temperature=1.0, top_k=None, seed=None):
-    """`length` characters sampled from `model` after the text `prime` (not included).
-
-    The model reads `prime`, then repeatedly samples a character from its softmax and reads it:
-
-        p_i = exp(z_i / T) / sum_j exp(z_j / T)
-
-    Temperature T < 1 sharpens the distribution towards the likeliest characters, T > 1 flattens
-    it, and T = 0 always takes the likeliest (greedy). With `top_k`, only the k highest-scoring
-    characters can be drawn (ties at the k-th score are kept). `seed` makes the draw repeatable.
-    """
-    return "".join(sample_chars(model, prime, length, temperature, top_k, seed))
-
-
-def default_prime(vocab):
-    """A newline, where a text's lines start, or else the vocabulary's first character."""
-    return "\n" if "\n" in vocab else vocab.chars[0]
-
-
-def sample_chars(model, prime, length, temperature=1.0, top_k=None, seed=None):
-    """`generate`, one character at a time as each is drawn (for streaming output)."""
-    if not isinstance(length, int) or length < 0:
-        raise ValueError(f"length must be a non-negative integer, got {length!r}")
-    if not temperature >= 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-    if not prime:
-        raise ValueError("prime must have at least one character")
-    if model.vocab is None:
-        raise ValueError("the model has no vocabulary: set model.vocab to a data.Vocab")
-    ids = model.vocab.encode(prime)
-    rng = np.random.default_rng(seed)
-    with no_grad():
-        logits, h = model(ids[None, :])
-    for _ in range(length):
-        i = _draw(logits.data[0, -1], temperature, top_k, rng)
-        yield model.vocab.chars[i]
-        with no_grad():  # not around the yield: the caller's code must keep recording graphs
-            logits, h = model(np.array([[i]]), h)
-
-
-def _draw(scores, temperature, top_k, rng):
-    z = scores.astype(np.float64)
-    if top_k is not None and top_k < len(z):
-        z = np.where(z >= np.sort(z)[-top_k], z, -np.inf)
-    if temperature == 0:
-        return int(np.argmax(z))
-    with np.errstate(over="ignore"):  # z - max <= 0: a tiny T overflows to -inf, exp to 0
-        p = np.exp((z - z.max()) / temperature)
-    return int(rng.choice(len(p), p=p / p.sum()))
-
-
 # --- settings, checkpoints ---------------------------------------------------------------------
 
 def _check_positive(name, value, kind):
@@ -369,8 +317,8 @@ def _check_writable(out):
 def _check_fits_in_memory(settings, vocab_size):
     """Refuse a model too big for this machine before building it: --num-layers 100000 would
     otherwise allocate layer after layer until the system kills the process."""
-    V, H, L = vocab_size, settings["hidden_size"], settings["num_layers"]
-    count = 2 * V * H + V + L * (2 * H * H + H) - H * H  # CharRNN's parameters
+    count = CharRNN.parameter_count(dict(vocab_size=vocab_size, hidden_size=settings["hidden_size"],
+                                         num_layers=settings["num_layers"]))
     need = 4 * count * np.dtype(settings["dtype"]).itemsize  # with gradients and 2 moments
     try:
         have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -480,16 +428,14 @@ def _restore(saved, path, model, optimizer, rng, run, settings):
 
 
 def model_config(model):
-    """The numbers that rebuild `model`'s shape: CharRNN(**config) (dtype as a string)."""
-    return {"vocab_size": model.vocab_size, "hidden_size": model.hidden_size,
-            "num_layers": model.num_layers, "dtype": model.head.weight.dtype.name}
+    """The numbers that rebuild `model`'s shape (see CharRNN.config)."""
+    return model.config()
 
 
 def load_model(path):
     """The CharRNN saved in the checkpoint at `path`, with its vocabulary, ready to sample."""
     saved = ckpt.load(path)
-    config = dict(saved.config, dtype=np.dtype(saved.config["dtype"]))
-    model = CharRNN(**config)
+    model = CharRNN.from_config(saved.config)
     ckpt.check_params(path, saved.params, model.state_dict())
     model.load_state_dict(saved.params)
     model.vocab = Vocab(saved.vocab)

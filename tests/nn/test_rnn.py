@@ -1,7 +1,5 @@
 """RNNCell, RNN and CharRNN: values against plain numpy loops, gradients against finite
 differences, the carried hidden state, and the shape of the recorded graph."""
-import sys
-import types
 from collections import Counter
 
 import numpy as np
@@ -193,19 +191,14 @@ def test_char_rnn_rejects_bad_ids():
         model(np.array([0, 1, 2]))
 
 
-def test_generate_delegates_to_train(monkeypatch):
-    calls = []
-
-    def fake_generate(model, prime, length, **options):
-        calls.append((model, prime, length, options))
-        return "sampled"
-
-    fake = types.ModuleType("tinygrad_rnn.training")
-    fake.generate = fake_generate
-    monkeypatch.setitem(sys.modules, "tinygrad_rnn.training", fake)
-    model = char_rnn()
-    assert model.generate("ab", 10, temperature=0.5, top_k=3, seed=1) == "sampled"
-    assert calls == [(model, "ab", 10, {"temperature": 0.5, "top_k": 3, "seed": 1})]
+def test_config_rebuilds_the_same_shape_and_counts_its_parameters():
+    model = CharRNN(7, 6, 2, dtype=np.float64, rng=np.random.default_rng(0))
+    config = model.config()
+    assert config == {"vocab_size": 7, "hidden_size": 6, "num_layers": 2, "dtype": "float64"}
+    rebuilt = CharRNN.from_config(config)
+    assert {k: (v.shape, v.dtype) for k, v in rebuilt.state_dict().items()} == \
+        {k: (v.shape, v.dtype) for k, v in model.state_dict().items()}
+    assert CharRNN.parameter_count(config) == sum(p.data.size for p in model.parameters())
 
 
 def test_ten_thousand_steps_train_without_recursion():

@@ -23,6 +23,7 @@ from ..ops import TanhAddMatMul
 from ..tensor import Tensor, stack
 from .layers import Linear, _generator, check_ids
 from .module import Module, Parameter
+from .sampling import generate
 
 
 class RNNCell(Module):
@@ -160,8 +161,23 @@ class CharRNN(Module):
         xw = self.embedding[ids.T] + self.rnn.layers[0].bias  # x_t W_xh + b for all steps
         return self.rnn.forward_projected(xw, h0)
 
-    def generate(self, prime, length, temperature=1.0, top_k=None, seed=None):
-        """Sample `length` characters after `prime`: see `tinygrad_rnn.training.generate`."""
-        from ..training import generate  # imported on use: the model does not need the training code
+    def config(self):
+        """What rebuilds this model's shape, as JSON-ready values: `CharRNN.from_config(config)`."""
+        return {"vocab_size": self.vocab_size, "hidden_size": self.hidden_size,
+                "num_layers": self.num_layers, "dtype": self.head.weight.dtype.name}
 
+    @classmethod
+    def from_config(cls, config, rng=None):
+        """A new model (freshly initialised) of the shape `config()` describes."""
+        config = dict(config)
+        return cls(**dict(config, dtype=np.dtype(config["dtype"])), rng=rng)
+
+    @staticmethod
+    def parameter_count(config):
+        """How many numbers a model of `config` holds, without building it."""
+        V, H, L = config["vocab_size"], config["hidden_size"], config["num_layers"]
+        return 2 * V * H + V + L * (2 * H * H + H) - H * H
+
+    def generate(self, prime, length, temperature=1.0, top_k=None, seed=None):
+        """Sample `length` characters after `prime`: see `tinygrad_rnn.nn.sampling.generate`."""
         return generate(self, prime, length, temperature=temperature, top_k=top_k, seed=seed)
