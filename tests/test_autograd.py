@@ -8,7 +8,7 @@ import pytest
 
 from tinygrad_rnn import Function, Tensor, no_grad
 
-from .conftest import rand
+from .helpers import rand
 
 
 def test_chain_rule_by_hand():

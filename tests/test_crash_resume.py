@@ -22,7 +22,7 @@ from tinygrad_rnn.__main__ import main
 from tinygrad_rnn.checkpoint import CheckpointError
 from tinygrad_rnn.training import TrainingDiverged, train
 
-from .conftest import write_corpus
+from .helpers import write_corpus
 
 ROOT = Path(__file__).resolve().parents[1]  # so that subprocesses import this tinygrad_rnn
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")

@@ -7,7 +7,7 @@ from hypothesis.extra import numpy as hnp
 
 from tinygrad_rnn import Tensor, concatenate, gradcheck, stack
 
-from .conftest import rand
+from .helpers import rand
 
 
 def check(op, np_op, *arrays, **kw):

@@ -12,7 +12,7 @@ from tinygrad_rnn.nn.sampling import draw as _draw, generate
 from tinygrad_rnn.training import (_progress, _start_or_continue_schedule, evaluate, load_model,
                                    train)
 
-from .conftest import write_corpus
+from .helpers import write_corpus
 
 SMALL = dict(hidden_size=24, batch_size=4, seq_len=8, lr=1e-2, eval_every=20, time_budget=None,
              verbose=False)

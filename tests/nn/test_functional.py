@@ -5,7 +5,7 @@ import pytest
 from tinygrad_rnn import Tensor, gradcheck
 from tinygrad_rnn.nn.functional import cross_entropy, nll_loss
 
-from ..conftest import rand
+from ..helpers import rand
 
 
 def numpy_cross_entropy(z, y):

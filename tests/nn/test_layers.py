@@ -5,7 +5,7 @@ import pytest
 from tinygrad_rnn import Tensor, gradcheck
 from tinygrad_rnn.nn import Embedding, Linear
 
-from ..conftest import rand
+from ..helpers import rand
 
 
 def test_linear_is_x_at_w_plus_b_with_weight_in_by_out():

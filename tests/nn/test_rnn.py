@@ -9,7 +9,7 @@ from tinygrad_rnn import Tensor, concatenate, gradcheck
 from tinygrad_rnn.nn import RNN, CharRNN, RNNCell
 from tinygrad_rnn.nn.functional import cross_entropy
 
-from ..conftest import rand
+from ..helpers import rand
 
 
 def numpy_rnn(x, cells, h0=None):

@@ -5,7 +5,7 @@ import pytest
 from tinygrad_rnn import Tensor
 from tinygrad_rnn.nn.utils import clip_grad_norm_, clip_grad_value_
 
-from ..conftest import rand
+from ..helpers import rand
 
 
 def params_with_grads(seed=0, scale=1.0):
