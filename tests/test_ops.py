@@ -134,6 +134,42 @@ def test_stack_concatenate_unbind(axis):
           lambda x: np.flip(x, axis=axis), a)
 
 
+@pytest.mark.parametrize("length,chunks,sizes", [(6, 3, [2, 2, 2]), (7, 3, [3, 3, 1]),
+                                                 (6, 4, [2, 2, 2]), (2, 4, [1, 1]), (5, 1, [5])])
+def test_chunk_lengths_are_pytorchs(length, chunks, sizes):
+    parts = Tensor(rand(2, length)).chunk(chunks)
+    assert [p.shape[-1] for p in parts] == sizes
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+@pytest.mark.parametrize("sections", [2, 4, [1, 3, 2], [0, 6]])
+def test_split_gradient(axis, sections):
+    a = rand(6, 6, seed=12)
+    weights = [rand(6, 6, seed=20 + k) for k in range(6)]
+
+    def weighted(x):  # every part weighted differently, so a part sent to the wrong place shows
+        parts = x.split(sections, axis)
+        return sum(((p * w[tuple(slice(n) for n in p.shape)]).sum() for p, w in zip(parts, weights)), Tensor(0.0))
+
+    assert gradcheck(weighted, [Tensor(a, requires_grad=True)])
+    cut = np.cumsum(sections)[:-1] if isinstance(sections, list) else np.arange(sections, 6, sections)
+    for got, want in zip(Tensor(a).split(sections, axis), np.split(a, cut, axis)):
+        np.testing.assert_array_equal(got.data, want)
+
+
+def test_split_parts_nobody_used_get_zero_gradient():
+    t = Tensor(rand(2, 6), requires_grad=True)
+    t.chunk(3)[1].sum().backward()
+    np.testing.assert_array_equal(t.grad, [[0, 0, 1, 1, 0, 0]] * 2)
+
+
+@pytest.mark.parametrize("call", [lambda t: t.split([2, 2]), lambda t: t.split(0),
+                                  lambda t: t.chunk(0), lambda t: t.split(2, axis=2)])
+def test_split_errors_name_the_problem(call):
+    with pytest.raises((ValueError, IndexError), match="split|chunk"):
+        call(Tensor(rand(3, 5)))
+
+
 def test_unbind_with_unused_outputs():
     t = Tensor(rand(3, 2), requires_grad=True)
     t.unbind(0)[1].sum().backward()
@@ -203,8 +239,7 @@ def test_cross_entropy_equals_its_twin(reduction):
 @given(rows=st.integers(1, 6), n=st.integers(0, 30), tail=st.sampled_from([(), (3,), (2, 2)]),
        seed=st.integers(0, 2**16))
 def test_scatter_rows_equals_add_at(onehot_limit, rows, n, tail, seed):
-    from tinygrad_rnn import ops
-    from tinygrad_rnn.ops import scatter_rows
+    from tinygrad_rnn.ops import scatter_rows, shape as ops
 
     ops.ONEHOT_LIMIT, saved = onehot_limit, ops.ONEHOT_LIMIT
 

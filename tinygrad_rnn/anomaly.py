@@ -11,8 +11,9 @@ import traceback
 
 import numpy as np
 
-_ENGINE_FILES = {os.path.join(os.path.dirname(__file__), f)
-                 for f in ("anomaly.py", "autograd.py", "tensor.py", "ops.py")}
+_HERE = os.path.dirname(__file__)
+_ENGINE_FILES = {os.path.join(_HERE, f) for f in ("anomaly.py", "autograd.py", "tensor.py")}
+_OPS_DIR = os.path.join(_HERE, "ops")
 
 
 class AnomalyError(RuntimeError):
@@ -41,7 +42,7 @@ class detect_anomaly:
 def creation_site():
     """'file:line in function: source' of the innermost caller outside the engine itself."""
     for frame in reversed(traceback.extract_stack()):
-        if frame.filename not in _ENGINE_FILES:
+        if frame.filename not in _ENGINE_FILES and os.path.dirname(frame.filename) != _OPS_DIR:
             return f"{frame.filename}:{frame.lineno} in {frame.name}: {(frame.line or '').strip()}"
     return "unknown"
 

@@ -1,6 +1,6 @@
 """Tensor: a numpy array, its gradient, and a link to the Function that made it.
 
-Every operator and method here is a one-line call into ops.py; the Tensor itself holds no math.
+Every operator and method here is a call into the ops package (tinygrad_rnn/ops/); the Tensor itself holds no math.
 """
 import weakref
 
@@ -202,6 +202,36 @@ class Tensor:
     def unbind(self, axis=0):
         """The slices along `axis` as a tuple of tensors (`torch.unbind`)."""
         return ops.Unbind.apply(self, axis=axis)
+
+    def split(self, split_size_or_sections, axis=-1):
+        """Consecutive parts along `axis` (`torch.split`): an int gives parts of that length
+        (the last one shorter if the length does not divide), a list gives each part's length."""
+        length = self._axis_length(axis, "split")
+        if isinstance(split_size_or_sections, (int, np.integer)):
+            size = int(split_size_or_sections)
+            if size <= 0:
+                raise ValueError(f"split: split_size must be a positive integer, got {size}")
+            sizes = [size] * (length // size) + ([length % size] if length % size else [])
+        else:
+            sizes = [int(n) for n in split_size_or_sections]
+            if sum(sizes) != length or min(sizes, default=0) < 0:
+                raise ValueError(f"split: sections {sizes} must be non-negative and sum to the "
+                                 f"length {length} of axis {axis}")
+        return ops.Split.apply(self, sizes=sizes or [0], axis=axis)
+
+    def chunk(self, chunks, axis=-1):
+        """`chunks` parts of equal length along `axis` (`torch.chunk`): each of length
+        ceil(n / chunks), the last one shorter when that does not divide n (so there may be fewer
+        than `chunks` parts, as in PyTorch)."""
+        if not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+            raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
+        length = self._axis_length(axis, "chunk")
+        return self.split(max(1, -(-length // int(chunks))), axis)
+
+    def _axis_length(self, axis, op):
+        if not -self.ndim <= axis < self.ndim:
+            raise IndexError(f"{op}: axis {axis} is out of range for a tensor of shape {self.shape}")
+        return self.shape[axis]
 
 
 def _wrap(array, ctx, index):

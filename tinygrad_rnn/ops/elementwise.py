@@ -1,0 +1,225 @@
+"""Elementwise ops: y_i depends on x_i alone (after broadcasting), so each backward is a
+product of g with the derivative, summed back over broadcast axes by `unbroadcast`."""
+import numpy as np
+
+from ..autograd import Function
+
+
+def unbroadcast(grad, shape):
+    """Sum `grad` down to `shape`, undoing numpy broadcasting.
+
+    If x of shape `shape` was broadcast to y's shape, every copy of x[i] contributed to L, so
+    dL/dx[i] is the sum of g over the copies: over the leading axes that broadcasting added, and
+    over every axis where x had length 1.
+    """
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    if grad.shape[lead:] == shape:  # only leading axes were added, as for a bias over rows
+        return grad.sum(axis=tuple(range(lead)))
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    return grad.sum(axis=axes).reshape(shape)
+
+
+# --- arithmetic ------------------------------------------------------------------------------
+
+class Add(Function):
+    """y = a + b;  dL/da = g,  dL/db = g (each summed back over broadcast axes).
+
+    An input that needs a gradient is a Tensor, still attached to the node as `ctx.parents`
+    during backward: its shape comes from there (the other input may be a plain number).
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        (need_a, need_b), (a, b) = ctx.needs_input_grad, ctx.parents
+        return (unbroadcast(g, a.shape) if need_a else None,
+                unbroadcast(g, b.shape) if need_b else None)
+
+
+class Sub(Function):
+    """y = a - b;  dL/da = g,  dL/db = -g."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, g):
+        (need_a, need_b), (a, b) = ctx.needs_input_grad, ctx.parents
+        return (unbroadcast(g, a.shape) if need_a else None,
+                unbroadcast(-g, b.shape) if need_b else None)
+
+
+class Mul(Function):
+    """y = a * b;  dL/da = g * b,  dL/db = g * a."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (unbroadcast(g * b, a.shape) if need_a else None,
+                unbroadcast(g * a, b.shape) if need_b else None)
+
+
+class Div(Function):
+    """y = a / b;  dL/da = g / b,  dL/db = -g * a / b^2."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (unbroadcast(g / b, a.shape) if need_a else None,
+                unbroadcast(-g * a / (b * b), b.shape) if need_b else None)
+
+
+class Neg(Function):
+    """y = -a;  dL/da = -g."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class Pow(Function):
+    """y = a ** p for a constant exponent p;  dL/da = g * p * a^(p-1)."""
+
+    @staticmethod
+    def forward(ctx, a, p):
+        ctx.save_for_backward(a)
+        ctx.p = p
+        return a ** p
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * ctx.p * a ** (ctx.p - 1)
+
+
+# --- functions of one input ------------------------------------------------------------------
+
+class Exp(Function):
+    """y = exp(a);  dL/da = g * y."""
+
+    @staticmethod
+    def forward(ctx, a):
+        y = np.exp(a)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * y
+
+
+class Log(Function):
+    """y = log(a);  dL/da = g / a."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.log(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g / a
+
+
+class Tanh(Function):
+    """y = tanh(a);  dL/da = g * (1 - y^2), from the output alone."""
+
+    @staticmethod
+    def forward(ctx, a):
+        y = np.tanh(a)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * (1 - y * y)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + exp(-a));  dL/da = g * y * (1 - y).
+
+    Computed as (1 + tanh(a/2)) / 2, an identity that never overflows for large |a|.
+    """
+
+    @staticmethod
+    def forward(ctx, a):
+        y = 0.5 * (1 + np.tanh(0.5 * a))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * y * (1 - y)
+
+
+class ReLU(Function):
+    """y = max(a, 0);  dL/da = g where a > 0, else 0."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a > 0)
+        return np.maximum(a, 0)
+
+    @staticmethod
+    def backward(ctx, g):
+        (positive,) = ctx.saved_tensors
+        return g * positive
+
+
+def log_softmax(a, axis):
+    """a - logsumexp(a) along `axis`, on arrays.
+
+    Stable: logsumexp(a) = m + log(sum(exp(a - m))) with m = max(a), so exp never overflows.
+    """
+    y = a - np.maximum.reduce(a, axis=axis, keepdims=True)
+    y -= np.log(np.add.reduce(np.exp(y), axis=axis, keepdims=True))
+    return y
+
+
+class LogSoftmax(Function):
+    """y = a - logsumexp(a) along `axis` (computed stably by `log_softmax`).
+
+    With p = exp(y) = softmax(a), dy_i/da_j = [i == j] - p_j, hence
+    dL/da = g - p * sum(g) (sums along `axis`).
+    """
+
+    @staticmethod
+    def forward(ctx, a, axis=-1):
+        y = log_softmax(a, axis)
+        ctx.save_for_backward(y)
+        ctx.axis = axis
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        p_sum_g = np.exp(y)
+        p_sum_g *= np.add.reduce(g, axis=ctx.axis, keepdims=True)
+        return np.subtract(g, p_sum_g, out=p_sum_g)

@@ -1,0 +1,71 @@
+"""The matrix product, and the deferred term that sums a weight's gradients in one GEMM."""
+import numpy as np
+
+from ..autograd import Deferred, Function
+from .elementwise import unbroadcast
+
+
+class MatMul(Function):
+    """y = a @ b with numpy's rules (1-D operands, batched stacks of matrices).
+
+    For matrices, y_ij = sum_k a_ik b_kj, so dL/da = g @ b^T and dL/db = a^T @ g. A 1-D operand
+    is treated as a row (left) or column (right) and the added axis removed again; batch axes that
+    broadcasting added are summed away.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        if b.ndim == 2:  # a's rows (under any leading axes) times one matrix: the common case
+            return (g @ b.T if need_a else None,
+                    weight_grad(a, g, leaf=ctx.parents[1]._ctx is None) if need_b else None)
+        a_shape, b_shape = a.shape, b.shape
+        if b.ndim == 1:
+            b, g = b[:, None], g[..., None]
+        if a.ndim == 1:
+            a, g = a[None, :], g[..., None, :]
+        ga = unbroadcast(g @ np.swapaxes(b, -1, -2), a.shape).reshape(a_shape) if need_a else None
+        gb = unbroadcast(np.swapaxes(a, -1, -2) @ g, b.shape).reshape(b_shape) if need_b else None
+        return ga, gb
+
+
+def weight_grad(a, g, leaf):
+    """dL/dW = a^T @ g for y = a @ W with W 2-D (a's batch axes become more rows).
+
+    For a leaf W the product is left unevaluated (MatMulWeightGrad), so that the terms of a
+    weight used at many time steps are summed as one GEMM at the end of the walk.
+    """
+    term = MatMulWeightGrad(a, g)
+    return term if leaf else term.evaluate()
+
+
+class MatMulWeightGrad(Deferred):
+    """dL/dW = a^T @ g for y = a @ W, with W a 2-D leaf, left unevaluated.
+
+    A weight used at T time steps gets T such terms. Stacking their rows,
+    sum_t a_t^T g_t = [a_1; ...; a_T]^T [g_1; ...; g_T], one large GEMM instead of T small ones
+    and T additions of full-size matrices.
+    """
+
+    def __init__(self, a, g):
+        self.a, self.g = [a], [g]
+
+    def merge(self, other):
+        self.a += other.a
+        self.g += other.g
+        return True
+
+    def evaluate(self):
+        a, g = self.a, self.g
+        if a[0].ndim != 2 or g[0].ndim != 2:  # batch axes become more rows
+            a = [x.reshape(-1, x.shape[-1]) for x in a]
+            g = [x.reshape(-1, x.shape[-1]) for x in g]
+        if len(a) == 1:
+            return a[0].T @ g[0]
+        return np.concatenate(a).T @ np.concatenate(g)

@@ -1,0 +1,183 @@
+"""Ops that move values without arithmetic: reshape, transpose, indexing, joining and splitting.
+
+Their backward puts each element of g back where its value came from."""
+import numpy as np
+
+from ..autograd import Deferred, Function
+
+
+class Reshape(Function):
+    """y = a with a new shape;  dL/da = g with the old one."""
+
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.shape = a.shape
+        return a.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape)
+
+
+class Transpose(Function):
+    """y = a with its axes permuted;  dL/da = g with the inverse permutation."""
+
+    @staticmethod
+    def forward(ctx, a, axes=None):
+        ctx.axes = axes
+        return np.transpose(a, axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        inverse = None if ctx.axes is None else np.argsort(ctx.axes)
+        return np.transpose(g, inverse)
+
+
+def _is_advanced(index):
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(p, (list, np.ndarray)) for p in parts)
+
+
+class GetItem(Function):
+    """y = a[index];  dL/da = zeros with g added at the indexed places.
+
+    With integer-array indices an element of a may be picked several times (an embedding lookup
+    with a repeated character); each pick contributes, so the gradient is scattered with
+    `np.add.at`, which adds repeated indices instead of overwriting them.
+    """
+
+    @staticmethod
+    def forward(ctx, a, index):
+        ctx.args = a.shape, a.dtype, index
+        return a[index]
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, dtype, index = ctx.args
+        if type(index) is np.ndarray and index.dtype.kind in "iu":
+            if ctx.parents[0]._ctx is None:  # rows of a leaf table: one scatter at the end
+                return RowsGrad(shape, dtype, index, g)
+            return scatter_rows(shape, dtype, index.reshape(-1), g.reshape((-1,) + shape[1:]))
+        grad = np.zeros(shape, dtype=dtype)
+        if _is_advanced(index):
+            np.add.at(grad, index, g)
+        else:  # basic slicing never repeats an element
+            grad[index] = g
+        return grad
+
+
+class RowsGrad(Deferred):
+    """dL/dA for rows A[index] picked from a leaf table A (an embedding), left unevaluated.
+
+    A table read at every time step gets T such terms; they are gathered and scattered into one
+    table with a single `scatter_rows`, instead of T zero tables added together.
+    """
+
+    def __init__(self, shape, dtype, index, g):
+        self.shape, self.dtype = shape, dtype
+        self.index, self.g = [index.reshape(-1)], [g.reshape((-1,) + shape[1:])]
+
+    def merge(self, other):
+        self.index += other.index
+        self.g += other.g
+        return True
+
+    def evaluate(self):
+        return scatter_rows(self.shape, self.dtype, np.concatenate(self.index), np.concatenate(self.g))
+
+
+ONEHOT_LIMIT = 1 << 22  # entries of the one-hot matrix (16 MB in float32) above which we sort
+
+
+def scatter_rows(shape, dtype, index, rows):
+    """A zero table of `shape` with each rows[i] added into row index[i] (repeats accumulate).
+
+    The same as `np.add.at(table, index, rows)`, which is slow. For a small table (a character
+    vocabulary) the scatter is a product with the one-hot matrix of the indices,
+    table = onehot(index)^T @ rows, one GEMM; for a large one, the indices are sorted and each
+    run of equal ones summed with `np.add.reduceat`.
+    """
+    index = index % shape[0]  # negative indices count from the end, as in a[index]
+    rows = rows.reshape(len(index), int(np.prod(shape[1:])))
+    if len(index) * shape[0] <= ONEHOT_LIMIT:
+        onehot = (index[:, None] == np.arange(shape[0])).astype(dtype)
+        return (onehot.T @ rows).reshape(shape)
+    table = np.zeros((shape[0], rows.shape[1]), dtype=dtype)
+    order = np.argsort(index, kind="stable")
+    sorted_index = index[order]
+    starts = np.flatnonzero(np.concatenate([[True], sorted_index[1:] != sorted_index[:-1]]))
+    table[sorted_index[starts]] = np.add.reduceat(rows[order], starts, axis=0)
+    return table.reshape(shape)
+
+
+class Stack(Function):
+    """y = the inputs stacked along a new `axis`;  dL/d(input i) = g taken at i on that axis."""
+
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        ctx.axis = axis
+        return np.stack(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(np.moveaxis(g, ctx.axis, 0))
+
+
+class Concatenate(Function):
+    """y = the inputs joined along `axis`;  dL/d(input i) = the slice of g that input i filled."""
+
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        ctx.axis = axis
+        ctx.ends = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        return np.concatenate(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(np.split(g, ctx.ends, axis=ctx.axis))
+
+
+class Unbind(Function):
+    """The slices of a along `axis`, as separate outputs (one per index); the inverse of Stack.
+
+    dL/da = the outputs' gradients stacked back along `axis`. Slicing a sequence this way costs
+    one stack in backward, where T separate `a[t]` would each scatter into a zero array of a's size.
+    """
+
+    @staticmethod
+    def forward(ctx, a, axis=0):
+        ctx.axis = axis
+        return tuple(np.moveaxis(a, axis, 0))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return np.stack(grads, axis=ctx.axis)
+
+
+class Split(Function):
+    """The consecutive parts of a along `axis`, of lengths `sizes`, as separate outputs (views).
+
+    dL/da = the outputs' gradients joined back along `axis`; a part nobody used contributes
+    zeros (the walk fills them in). The inverse of Concatenate, as Unbind is of Stack: the gates
+    of an LSTM or GRU cell, split from one product, cost one join in backward, where slicing
+    each gate out would scatter it into a zero array of a's size.
+    """
+
+    @staticmethod
+    def forward(ctx, a, sizes, axis=-1):
+        if not -a.ndim <= axis < a.ndim:
+            raise ValueError(f"axis {axis} is out of range for an array of {a.ndim} dimensions")
+        axis %= a.ndim
+        if sum(sizes) != a.shape[axis] or min(sizes, default=0) < 0:
+            raise ValueError(f"sizes {list(sizes)} must be non-negative and sum to the length "
+                             f"{a.shape[axis]} of axis {axis}")
+        ctx.axis = axis
+        lead, start, parts = (slice(None),) * axis, 0, []
+        for n in sizes:
+            parts.append(a[lead + (slice(start, start + n),)])
+            start += n
+        return tuple(parts)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return np.concatenate(grads, axis=ctx.axis)
