@@ -46,3 +46,16 @@ def test_off_by_default_numpy_semantics_kept():
         y = Tensor(np.array([1000.0])).exp()
         assert np.isinf(y.data[0])
         assert np.isnan(Tensor(np.array([-1.0])).log().data[0])
+
+
+@pytest.mark.parametrize("name,product", [("Mul", lambda x, w: x * w), ("MatMul", lambda x, w: x @ w)])
+def test_backward_overflow_in_a_weight_gradient_is_caught(name, product):
+    """dL/dW = x^T g overflows float32 (3e38 * 2 > max); the weight's term is caught at its op,
+    whether it is an ordinary product or a term the walk would sum later (the matrix product)."""
+    x = Tensor(np.array([[3e38], [3e38]], dtype=np.float32))
+    w = Tensor(np.array([[1e-38]], dtype=np.float32), requires_grad=True)
+    with detect_anomaly():
+        y = product(x, w).sum()
+        with pytest.raises(AnomalyError) as err, np.errstate(over="ignore"):
+            y.backward()
+    assert f"{name} backward" in str(err.value) and "Inf" in str(err.value)

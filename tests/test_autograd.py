@@ -247,3 +247,12 @@ def test_table_rows_read_at_many_steps():
         return (h * table[1]).sum() + table.sum()
 
     assert gradcheck(unrolled, [Tensor(rand(3, 4, seed=3), requires_grad=True)])
+
+
+def test_weight_gradient_terms_of_mixed_rank():
+    """One weight used by a 3-D and a 2-D input: its deferred terms have rows of both ranks."""
+    from tinygrad_rnn import gradcheck
+
+    x3, x2 = Tensor(rand(2, 3, 4, seed=4)), Tensor(rand(5, 4, seed=5))
+    w = Tensor(rand(4, 2, seed=6), requires_grad=True)
+    assert gradcheck(lambda w: (x3 @ w).sum() + (x2 @ w * x2[:, :2]).sum(), [w])

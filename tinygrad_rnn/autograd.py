@@ -195,7 +195,8 @@ def backward(root, grad, retain_graph=False):
             in_grads = node.backward(node, *grads)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
-            if anomaly._Mode.enabled:
+            if anomaly._Mode.enabled:  # deferred terms too: the op that made one is named
+                in_grads = tuple([g.evaluate() if isinstance(g, Deferred) else g for g in in_grads])
                 anomaly.check_backward(node, in_grads)
 
         for parent, needed, g in zip(node.parents, node.needs_input_grad, in_grads):

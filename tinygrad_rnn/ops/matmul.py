@@ -62,10 +62,9 @@ class MatMulWeightGrad(Deferred):
         return True
 
     def evaluate(self):
-        a, g = self.a, self.g
-        if a[0].ndim != 2 or g[0].ndim != 2:  # batch axes become more rows
-            a = [x.reshape(-1, x.shape[-1]) for x in a]
-            g = [x.reshape(-1, x.shape[-1]) for x in g]
+        # batch axes become more rows; terms may differ in rank (a weight used on 3-D and 2-D inputs)
+        a = [x if x.ndim == 2 else x.reshape(-1, x.shape[-1]) for x in self.a]
+        g = [x if x.ndim == 2 else x.reshape(-1, x.shape[-1]) for x in self.g]
         if len(a) == 1:
             return a[0].T @ g[0]
         return np.concatenate(a).T @ np.concatenate(g)
