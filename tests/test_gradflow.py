@@ -10,7 +10,7 @@ V, H, B, T = 7, 6, 3, 9
 
 def setup(num_layers=1, seed=0):
     rng = np.random.default_rng(seed)
-    model = CharRNN(V, H, num_layers, dtype=np.float64, rng=rng)
+    model = CharRNN(V, H, num_layers, embedding_size=None, dtype=np.float64, rng=rng)
     ids, targets = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
     h0 = rng.uniform(-0.5, 0.5, (num_layers, B, H))
     return model, ids, targets, h0

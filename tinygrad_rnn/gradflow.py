@@ -17,13 +17,15 @@ gradient of each state (`retain_grad`), runs one backward, and reads the gradien
 import numpy as np
 
 from .nn.functional import cross_entropy
-from .ops import Stack
+from .tensor import stack
 
 
 def hidden_grad_norms(model, ids, targets, h0=None, loss_at=None):
     """||dL/dh_t|| for t = 0 .. T-1, the top layer's states of a CharRNN, as a float64 array.
 
-    ids, targets: (B, T) integer arrays; h0: the initial state, as for `model(ids, h0)`.
+    Works for every cell: `model.hidden_states` hands over the per-step top-layer outputs h_t
+    (for an LSTM, the h of its (h, c) state). ids, targets: (B, T) integer arrays; h0: the
+    initial state, as for `model(ids, h0)`.
     loss_at=None differentiates the training loss, the mean cross-entropy over all B*T
     predictions. loss_at=s (negative counts from the end) differentiates only the mean
     cross-entropy of the predictions at step s: then dL/dh_t is 0 after s, and before s it is
@@ -31,14 +33,13 @@ def hidden_grad_norms(model, ids, targets, h0=None, loss_at=None):
     The norm is taken over the whole (B, H) gradient. The model's `.grad`s are left as they were.
     """
     targets = np.asarray(targets)
-    out, _ = model.hidden_states(ids, h0)  # (T, B, H): the forward, stopping before the output layer
-    if not isinstance(out._ctx, Stack):  # no node at all under no_grad(): nothing was recorded
-        raise RuntimeError("hidden_grad_norms: the RNN's states were not recorded as a stack; "
-                           "was it called under no_grad()?")
-    states = out._ctx.parents  # h_0 .. h_{T-1}, the tensors the top layer stacked
+    states, _ = model.hidden_states(ids, h0)  # h_0 .. h_{T-1}: the tensors the output layer reads
+    if not states[0].requires_grad:  # under no_grad() nothing was recorded
+        raise RuntimeError("hidden_grad_norms: the model's states were not recorded; was it "
+                           "called under no_grad()?")
     for h in states:
         h.retain_grad()
-    logits = model.head(out)  # (T, B, V)
+    logits = model.head(stack(states, axis=0))  # (T, B, V)
     if loss_at is None:
         loss = cross_entropy(logits, targets.T)
     else:

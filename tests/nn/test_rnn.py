@@ -32,7 +32,8 @@ def weights(rnn):
 
 
 def char_rnn(V=5, H=4, layers=2, seed=0):
-    return CharRNN(V, H, layers, dtype=np.float64, rng=np.random.default_rng(seed))
+    return CharRNN(V, H, layers, embedding_size=None, dtype=np.float64,
+                   rng=np.random.default_rng(seed))
 
 
 def test_cell_one_step():
@@ -48,8 +49,9 @@ def test_cell_init_as_pytorch():
     cell = RNNCell(10, 25, rng=np.random.default_rng(0))
     assert [n for n, _ in cell.named_parameters()] == ["weight_xh", "weight_hh", "bias"]
     assert cell.weight_xh.shape == (10, 25) and cell.weight_hh.shape == (25, 25)
-    for p in cell.parameters():
-        assert p.dtype == np.float32 and np.abs(p.data).max() <= 1 / np.sqrt(25)
+    for p in cell.parameters():  # the one bias is PyTorch's b_ih + b_hh: two draws
+        bound = (2 if p is cell.bias else 1) / np.sqrt(25)
+        assert p.dtype == np.float32 and np.abs(p.data).max() <= bound
 
 
 @pytest.mark.parametrize("layers", [1, 3])
@@ -95,7 +97,7 @@ def test_char_rnn_parameters_and_embedding():
         ("rnn.layers.0.bias", (4,)), ("rnn.layers.1.weight_xh", (4, 4)),
         ("rnn.layers.1.weight_hh", (4, 4)), ("rnn.layers.1.bias", (4,)),
         ("head.weight", (4, 5)), ("head.bias", (5,))]
-    assert model.embedding is model.rnn.layers[0].weight_xh
+    assert model.embedding is None
     assert model.vocab is None
 
 
@@ -194,7 +196,8 @@ def test_char_rnn_rejects_bad_ids():
 def test_config_rebuilds_the_same_shape_and_counts_its_parameters():
     model = CharRNN(7, 6, 2, dtype=np.float64, rng=np.random.default_rng(0))
     config = model.config()
-    assert config == {"vocab_size": 7, "hidden_size": 6, "num_layers": 2, "dtype": "float64"}
+    assert config == {"vocab_size": 7, "hidden_size": 6, "num_layers": 2, "cell": "rnn",
+                      "embedding_size": 64, "dtype": "float64"}
     rebuilt = CharRNN.from_config(config)
     assert {k: (v.shape, v.dtype) for k, v in rebuilt.state_dict().items()} == \
         {k: (v.shape, v.dtype) for k, v in model.state_dict().items()}

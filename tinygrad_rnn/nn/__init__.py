@@ -2,10 +2,12 @@
 from . import functional, utils
 from .functional import cross_entropy, nll_loss
 from .layers import Embedding, Linear
+from .charrnn import CharRNN
 from .module import Module, Parameter
-from .rnn import RNN, CharRNN, RNNCell
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .utils import clip_grad_norm_, clip_grad_value_
 
-__all__ = ["Module", "Parameter", "Linear", "Embedding", "RNNCell", "RNN", "CharRNN",
-           "cross_entropy", "nll_loss", "clip_grad_norm_", "clip_grad_value_", "functional",
+__all__ = ["Module", "Parameter", "Linear", "Embedding", "RNNCell", "LSTMCell", "GRUCell", "RNN",
+           "LSTM", "GRU", "CharRNN", "cross_entropy", "nll_loss", "clip_grad_norm_",
+           "clip_grad_value_", "functional",
            "utils"]
