@@ -16,8 +16,6 @@ import numpy as np
 
 from . import anomaly
 
-_FREED = "freed"  # sentinel for saved_tensors after backward released them
-
 
 class _GradMode:
     enabled = True
@@ -56,16 +54,28 @@ class Function:
 
         forward(ctx, *inputs, **options) -> array, or a tuple of arrays for several outputs
         backward(ctx, *grad_outputs)     -> one gradient per positional input of forward
-                                            (None for an input that needs none)
 
     Tensor arguments of `apply` reach `forward` as their numpy arrays; other arguments (axes,
     shapes, index arrays) pass through unchanged. `forward` keeps what `backward` needs with
     `ctx.save_for_backward(...)` (released after backward unless `retain_graph=True`), and may
-    store small metadata as plain attributes. `ctx.needs_input_grad[i]` tells whether input i
-    wants a gradient, so backward can skip work nobody asked for.
+    store small metadata as named attributes (`ctx.axis`, `ctx.shape`). `ctx.needs_input_grad[i]`
+    tells whether input i wants a gradient, so backward can skip work nobody asked for. A
+    multi-output op receives one gradient per output; outputs nobody used get zeros.
 
-    The gradient `backward` returns for an input may have the broadcast shape of the output;
-    `unbroadcast` in ops.py sums it back to the input's shape.
+    What backward may return for each input:
+      - an array of the input's shape, or None when `needs_input_grad[i]` is False;
+      - a `Deferred` term (see below) that evaluates to that array, when summing many such terms
+        at once is cheaper than one by one. The op always returns it where it has one; the walk
+        decides what happens to it: evaluated at once if the input is made by another op,
+        merged with the input's other terms and evaluated once at the end if it is a leaf.
+
+    What backward may read: `ctx.saved_tensors`, the attributes forward set, `ctx.needs_input_grad`,
+    the incoming gradients, and the shapes of its inputs, `ctx.parents[i].shape`. Nothing else
+    of `ctx.parents` (not their data, not whether they are leaves): backward must give the same
+    result when the walk, or a replay of the step, hands it stand-ins that have only a shape.
+
+    After a backward without `retain_graph=True` the node's `released` is True: its saved arrays
+    and inputs are gone, and a second backward through it raises.
     """
 
     # Defaults, replaced on the instance when they change. `parents` and `needs_input_grad` are
@@ -73,6 +83,7 @@ class Function:
     saved_tensors = ()
     retained = None  # {output index: weakref to tensor} for retain_grad() and hooks
     out_specs = None  # [(shape, dtype)] of each output, kept only for multi-output ops
+    released = False  # True once backward freed the saved arrays and inputs
 
     def save_for_backward(self, *arrays):
         self.saved_tensors = arrays
@@ -91,6 +102,8 @@ class Function:
 
         The node is recorded (kept as the outputs' `_ctx`) only when grad mode is on and some
         input requires grad: otherwise the outputs are plain tensors, and the node is dropped.
+        A ValueError from forward (numpy's shape errors) is raised again naming the op and the
+        input shapes, with the original as its cause.
         """
         Tensor = _tensor.Tensor
         ctx = cls.__new__(cls)
@@ -107,7 +120,7 @@ class Function:
             out = cls.forward(ctx, *arrays, **options)
         except ValueError as err:  # numpy's shape errors, reworded to name the op and the shapes
             shapes = ", ".join(str(a.shape) for a in arrays if isinstance(a, np.ndarray))
-            raise ValueError(f"{cls.__name__}: {err} (input shapes: {shapes})") from None
+            raise ValueError(f"{cls.__name__}: {err} (input shapes: {shapes})") from err
 
         if record and _GradMode.enabled:
             ctx.parents = args
@@ -131,12 +144,15 @@ class Function:
 
 
 class Deferred:
-    """A gradient term for a leaf whose evaluation can wait, to be batched with others like it.
+    """A gradient term whose evaluation can wait, to be batched with others like it.
 
     A weight used at every time step receives T gradient terms. Summing T small products one by
-    one is slow; a backward may instead return a Deferred term for a leaf, and the walk merges
-    the terms of one leaf (`merge`) and evaluates them once, at the end (`evaluate`). See
-    ops.MatMulWeightGrad: T outer products become one GEMM.
+    one is slow; a backward may instead return a Deferred term, and the walk, the one place that
+    knows which inputs are leaves, decides: for a leaf it merges the terms (`merge`) and
+    evaluates them once, at the end (`evaluate`); for any other input it evaluates the term at
+    once, since the op that made the input needs an array. See ops.MatMulWeightGrad: T outer
+    products become one GEMM. Under `detect_anomaly()` every term is evaluated at once, so that
+    a non-finite one is blamed on the op that made it.
     """
 
     def merge(self, other):
@@ -180,7 +196,7 @@ def backward(root, grad, retain_graph=False):
     ready = [top]
     while ready:
         node = ready.pop()
-        if node.saved_tensors is _FREED:
+        if node.released:
             raise RuntimeError(
                 f"backward through {type(node).__name__} a second time: its saved values were "
                 "freed by the first backward. Pass retain_graph=True to the first call to keep them.")
@@ -216,6 +232,8 @@ def backward(root, grad, retain_graph=False):
             if slots is None:
                 slots = out_grads[child] = [None] * _n_outputs(child)
             if g is not None:
+                if isinstance(g, Deferred):  # only a leaf collects terms to sum later
+                    g = g.evaluate()
                 i = parent._index
                 slots[i] = g if slots[i] is None else slots[i] + g  # new array: g may be a view
             left = pending[child] - 1
@@ -223,7 +241,7 @@ def backward(root, grad, retain_graph=False):
             if not left:
                 ready.append(child)
         if not retain_graph:  # release saved arrays and inputs: only the graph's outline remains
-            node.saved_tensors = _FREED
+            node.released, node.saved_tensors = True, ()
             node.parents = node.needs_input_grad = ()
 
     for leaf, g, owned in leaf_grads.values():

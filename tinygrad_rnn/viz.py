@@ -21,7 +21,6 @@ from collections import deque
 
 import numpy as np
 
-from .autograd import _FREED
 from .nn.module import Parameter
 from .tensor import Tensor
 
@@ -160,8 +159,7 @@ def _node_label(node, t, names, which_output=True):
             title = type(node).__name__ + (f"[{t._index}]" if which_output else "")
         else:
             out, title = _describe(t.shape, t.dtype), type(node).__name__
-        lines = [title, out] + ([_FREED_NOTE] if node.saved_tensors is _FREED and not node.parents
-                                else [])
+        lines = [title, out] + ([_FREED_NOTE] if node.released else [])
         return "\n".join(lines), 'shape=box, style="rounded,filled", fillcolor="#e8e8e8"'
     kind, style = _leaf_kind(t, names)
     lines = [names.get(id(t), kind), _describe(t.shape, t.dtype)]

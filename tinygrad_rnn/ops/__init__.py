@@ -13,12 +13,12 @@ vector-Jacobian product g^T (dy/dx), written out by hand for each op. Arrays in,
 from .elementwise import (Add, Div, Exp, Log, LogSoftmax, Mul, Neg, Pow, ReLU, Sigmoid, Sub, Tanh,
                           log_softmax, unbroadcast)
 from .fused import CrossEntropy, TanhAddMatMul
-from .matmul import MatMul, MatMulWeightGrad, weight_grad
+from .matmul import MatMul, MatMulWeightGrad
 from .reduce import Max, Sum
 from .shape import (Concatenate, GetItem, Reshape, RowsGrad, Split, Stack, Transpose, Unbind,
                     scatter_rows)
 
 __all__ = ["Add", "Sub", "Mul", "Div", "Neg", "Pow", "Exp", "Log", "Tanh", "Sigmoid", "ReLU",
-           "log_softmax", "LogSoftmax", "unbroadcast", "MatMul", "weight_grad", "MatMulWeightGrad",
+           "log_softmax", "LogSoftmax", "unbroadcast", "MatMul", "MatMulWeightGrad",
            "Sum", "Max", "Reshape", "Transpose", "GetItem", "RowsGrad", "scatter_rows",
            "Stack", "Concatenate", "Unbind", "Split", "TanhAddMatMul", "CrossEntropy"]

@@ -106,13 +106,14 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, a, p):
         ctx.save_for_backward(a)
-        ctx.p = p
+        ctx.exponent = p
         return a ** p
 
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        return g * ctx.p * a ** (ctx.p - 1)
+        p = ctx.exponent
+        return g * p * a ** (p - 1)
 
 
 # --- functions of one input ------------------------------------------------------------------

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..autograd import Function
 from .elementwise import log_softmax, unbroadcast
-from .matmul import weight_grad
+from .matmul import MatMulWeightGrad
 
 
 class TanhAddMatMul(Function):
@@ -39,7 +39,7 @@ class TanhAddMatMul(Function):
         dz *= g
         return (unbroadcast(dz, ctx.x_shape) if need_x else None,
                 dz @ W.T if need_h else None,
-                weight_grad(h, dz, leaf=ctx.parents[2]._ctx is None) if need_W else None)
+                MatMulWeightGrad(h, dz) if need_W else None)
 
 
 class CrossEntropy(Function):

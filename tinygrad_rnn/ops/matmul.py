@@ -23,8 +23,7 @@ class MatMul(Function):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         if b.ndim == 2:  # a's rows (under any leading axes) times one matrix: the common case
-            return (g @ b.T if need_a else None,
-                    weight_grad(a, g, leaf=ctx.parents[1]._ctx is None) if need_b else None)
+            return g @ b.T if need_a else None, MatMulWeightGrad(a, g) if need_b else None
         a_shape, b_shape = a.shape, b.shape
         if b.ndim == 1:
             b, g = b[:, None], g[..., None]
@@ -35,22 +34,13 @@ class MatMul(Function):
         return ga, gb
 
 
-def weight_grad(a, g, leaf):
-    """dL/dW = a^T @ g for y = a @ W with W 2-D (a's batch axes become more rows).
-
-    For a leaf W the product is left unevaluated (MatMulWeightGrad), so that the terms of a
-    weight used at many time steps are summed as one GEMM at the end of the walk.
-    """
-    term = MatMulWeightGrad(a, g)
-    return term if leaf else term.evaluate()
-
-
 class MatMulWeightGrad(Deferred):
-    """dL/dW = a^T @ g for y = a @ W, with W a 2-D leaf, left unevaluated.
+    """dL/dW = a^T @ g for y = a @ W with W 2-D (a's batch axes become more rows), unevaluated.
 
     A weight used at T time steps gets T such terms. Stacking their rows,
     sum_t a_t^T g_t = [a_1; ...; a_T]^T [g_1; ...; g_T], one large GEMM instead of T small ones
-    and T additions of full-size matrices.
+    and T additions of full-size matrices. (The walk evaluates the term at once when W is not a
+    leaf.)
     """
 
     def __init__(self, a, g):

@@ -17,15 +17,15 @@ class Sum(Function):
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
-        ctx.args = a.shape, axis, keepdims
+        ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
         return np.add.reduce(a, axis=axis, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx, g):
-        shape, axis, keepdims = ctx.args
+        shape, axis = ctx.shape, ctx.axis
         if axis is None:  # a scalar sum: np.full is several times quicker than broadcasting
             return np.full(shape, g, dtype=g.dtype)
-        return np.broadcast_to(_expand(g, shape, axis, keepdims), shape)
+        return np.broadcast_to(_expand(g, shape, axis, ctx.keepdims), shape)
 
 
 class Max(Function):
@@ -39,13 +39,13 @@ class Max(Function):
     def forward(ctx, a, axis=None, keepdims=False):
         y = np.max(a, axis=axis, keepdims=keepdims)
         ctx.save_for_backward(a, y)
-        ctx.args = axis, keepdims
+        ctx.axis, ctx.keepdims = axis, keepdims
         return y
 
     @staticmethod
     def backward(ctx, g):
         a, y = ctx.saved_tensors
-        axis, keepdims = ctx.args
+        axis, keepdims = ctx.axis, ctx.keepdims
         hit = a == _expand(y, a.shape, axis, keepdims)
         share = hit / hit.sum(axis=axis, keepdims=True)
         return _expand(g, a.shape, axis, keepdims) * share

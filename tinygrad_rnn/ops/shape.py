@@ -48,17 +48,15 @@ class GetItem(Function):
 
     @staticmethod
     def forward(ctx, a, index):
-        ctx.args = a.shape, a.dtype, index
+        ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
         return a[index]
 
     @staticmethod
     def backward(ctx, g):
-        shape, dtype, index = ctx.args
-        if type(index) is np.ndarray and index.dtype.kind in "iu":
-            if ctx.parents[0]._ctx is None:  # rows of a leaf table: one scatter at the end
-                return RowsGrad(shape, dtype, index, g)
-            return scatter_rows(shape, dtype, index.reshape(-1), g.reshape((-1,) + shape[1:]))
-        grad = np.zeros(shape, dtype=dtype)
+        index = ctx.index
+        if type(index) is np.ndarray and index.dtype.kind in "iu":  # rows: an embedding lookup
+            return RowsGrad(ctx.shape, ctx.dtype, index, g)
+        grad = np.zeros(ctx.shape, dtype=ctx.dtype)
         if _is_advanced(index):
             np.add.at(grad, index, g)
         else:  # basic slicing never repeats an element
@@ -67,10 +65,11 @@ class GetItem(Function):
 
 
 class RowsGrad(Deferred):
-    """dL/dA for rows A[index] picked from a leaf table A (an embedding), left unevaluated.
+    """dL/dA for rows A[index] picked from a table A (an embedding), left unevaluated.
 
     A table read at every time step gets T such terms; they are gathered and scattered into one
-    table with a single `scatter_rows`, instead of T zero tables added together.
+    table with a single `scatter_rows`, instead of T zero tables added together. (The walk
+    evaluates the term at once when A is not a leaf.)
     """
 
     def __init__(self, shape, dtype, index, g):
@@ -83,7 +82,10 @@ class RowsGrad(Deferred):
         return True
 
     def evaluate(self):
-        return scatter_rows(self.shape, self.dtype, np.concatenate(self.index), np.concatenate(self.g))
+        index, g = self.index, self.g
+        if len(index) > 1:
+            index, g = [np.concatenate(index)], [np.concatenate(g)]
+        return scatter_rows(self.shape, self.dtype, index[0], g[0])
 
 
 ONEHOT_LIMIT = 1 << 22  # entries of the one-hot matrix (16 MB in float32) above which we sort
