@@ -1,4 +1,4 @@
-"""Keep freed memory in the process, so that the next training step can reuse it.
+"""An opt-in for training processes: keep freed memory in the process for the next step.
 
 A training step allocates the same arrays every time (activations, gradients, a few MB at the
 default size) and frees them all at its end. By default glibc's malloc returns large freed
@@ -9,12 +9,13 @@ page is a fault in which the kernel zeroes 4 kB. Measured on the default model (
 thresholds below, about 300 faults and a step ~10 % faster.
 
 The price: memory the process has freed stays with the process (up to the trim threshold)
-rather than going back to the system. That is the right trade for a training process, not
-for every program that imports this package, so nothing here runs on import:
-`tinygrad_rnn.train` calls it, and a program of your own may.
+rather than going back to the system, and the setting holds for the whole process. That is the
+right trade for a training process, not for every program that imports this package, so nothing
+calls it on import or behind your back: the command line's `train` opts in, `train()` does when
+asked (`keep_freed_memory=True`), and a program of your own may call `keep_freed_memory()`.
 """
 import ctypes
-import ctypes.util
+import platform
 
 # mallopt parameters (glibc's malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -23,11 +24,16 @@ TRIM_THRESHOLD = 256 * 1024 * 1024
 
 
 def keep_freed_memory():
-    """Raise glibc's mmap and trim thresholds; return True if done, False where there is no
-    glibc (macOS, Windows, musl), in which case nothing changes."""
+    """Raise glibc's mmap and trim thresholds for this process; return whether it was applied.
+
+    Blocks up to MMAP_THRESHOLD bytes then come from the heap, and a free top of the heap is
+    given back to the kernel only beyond TRIM_THRESHOLD. Calling it again changes nothing more.
+    Where the C library is not glibc (macOS, Windows, musl) it does nothing and returns False.
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
