@@ -106,3 +106,44 @@ def test_the_gradient_from_the_last_step_fades_going_back_in_time():
     model, ids, targets, h0 = setup()
     norms = hidden_grad_norms(model, ids, targets, h0, loss_at=-1)
     assert norms[0] < 0.1 * norms[-1]  # small initial weights: |W_hh| < 1, tanh' <= 1
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("loss_at", [None, -1])
+def test_every_cell_against_finite_differences(cell, loss_at):
+    """For each cell and input form, dL/dh_t by central differences on a bump added to each
+    element of the top layer's h_t in a numpy model (before the next step and the head read
+    it), against what the engine's backward leaves in the states."""
+    from .nn.numpy_cells import char_model
+
+    rng = np.random.default_rng(1)
+    model = CharRNN(V, H, 2, cell=cell, embedding_size=4, dtype=np.float64, rng=rng)
+    ids, targets = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
+    parts = [rng.uniform(-0.5, 0.5, (2, B, H)) for _ in range(2)]
+    state = tuple(parts) if cell == "lstm" else parts[0]
+
+    def numpy_loss(bump):
+        _, logits = char_model(model, ids, state, bump)
+        z = logits - logits.max(axis=-1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+        picked = np.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+        return -(loss_weights(loss_at) * picked).sum()
+
+    eps, expected = 1e-6, np.zeros(T)
+    for t in range(T):
+        grad = np.zeros((B, H))
+        for index in np.ndindex(B, H):
+            d = np.zeros((B, H))
+            d[index] = eps
+            grad[index] = (numpy_loss((t, d)) - numpy_loss((t, -d))) / (2 * eps)
+        expected[t] = np.linalg.norm(grad)
+    norms = hidden_grad_norms(model, ids, targets, state, loss_at=loss_at)
+    np.testing.assert_allclose(norms, expected, rtol=1e-6, atol=1e-9)
+
+
+def test_under_no_grad_it_says_so():
+    from tinygrad_rnn import no_grad
+
+    model, ids, targets, h0 = setup()
+    with no_grad(), pytest.raises(RuntimeError, match="not recorded; was it called under no_grad"):
+        hidden_grad_norms(model, ids, targets, h0)
