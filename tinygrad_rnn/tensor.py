@@ -1,12 +1,14 @@
 """Tensor: a numpy array, its gradient, and a link to the Function that made it.
 
-Every operator and method here is a call into the ops package (tinygrad_rnn/ops/); the Tensor itself holds no math.
+Every operator and method here is a call into the ops package (tinygrad_rnn/ops/); the Tensor
+itself holds no math.
 """
 import weakref
 
 import numpy as np
 
 from . import ops
+from . import autograd as _autograd
 from .autograd import backward as _backward
 
 
@@ -54,7 +56,10 @@ class Tensor:
         return self.data
 
     def item(self):
-        return self.data.item()
+        value = self.data.item()
+        if _autograd._tracer is not None:  # jit hook: a returned number came from this tensor
+            _autograd._tracer.on_item(self, value)
+        return value
 
     def __repr__(self):
         body = np.array2string(self.data, precision=4, separator=", ", prefix="Tensor(")

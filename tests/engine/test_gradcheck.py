@@ -4,7 +4,7 @@ import pytest
 
 from tinygrad_rnn import Function, GradcheckError, Tensor, check_gradients, gradcheck
 
-from .helpers import rand
+from ..helpers import rand
 
 
 class GoodSquare(Function):

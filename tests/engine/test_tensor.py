@@ -44,8 +44,8 @@ def test_numbers_and_arrays_enter_the_graph_as_constants():
     t = Tensor(np.array([1.0, 2.0]), requires_grad=True)
     a = np.array([3.0, 5.0])
     y = (t * a + 2.0) / 4.0 - a
-    assert y._ctx.parents[1] is a  # the array itself: no Tensor made for it, no gradient asked
-    assert y._ctx.needs_input_grad == (True, False)
+    assert y.grad_fn.parents[1] is a  # the array itself: no Tensor made for it, no gradient asked
+    assert y.grad_fn.needs_input_grad == (True, False)
     y.sum().backward()
     np.testing.assert_array_equal(t.grad, a / 4.0)
 
