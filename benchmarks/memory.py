@@ -27,11 +27,13 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tinygrad_rnn import checkpoint as ckpt  # noqa: E402
+from tinygrad_rnn.charrnn import checkpoint as ckpt  # noqa: E402
 from tinygrad_rnn import optim  # noqa: E402
-from tinygrad_rnn.data import CharDataset, load_text  # noqa: E402
+from tinygrad_rnn.charrnn.data import CharDataset, load_text  # noqa: E402
 from tinygrad_rnn.nn import CharRNN  # noqa: E402
-from tinygrad_rnn.training import evaluate, generate, model_config, train_step  # noqa: E402
+from tinygrad_rnn.charrnn.evaluate import evaluate  # noqa: E402
+from tinygrad_rnn.charrnn.train import train_step  # noqa: E402
+from tinygrad_rnn.nn.sampling import generate  # noqa: E402
 
 try:
     import resource
@@ -68,7 +70,7 @@ def main(argv=None):
     def evaluate_and_save():
         evaluate(model, dataset)
         generate(model, "\n", 200, temperature=0.8, seed=0)
-        ckpt.save(out, ckpt.Checkpoint(model_config(model), model.vocab.chars,
+        ckpt.save(out, ckpt.Checkpoint(model.config(), model.vocab.chars,
                                        model.state_dict(), optimizer.state_dict()))
 
     print(f"CharRNN H={args.hidden_size}, batch {args.batch_size} x {args.seq_len}, Adam; "

@@ -17,7 +17,7 @@ Run:  python examples/05_train_char_rnn.py          (--quick: a few steps, for t
 import math
 import sys
 
-from tinygrad_rnn.training import train
+from tinygrad_rnn.charrnn.train import train
 
 quick = "--quick" in sys.argv[1:]
 steps, evaluations = (5, 1) if quick else (300, 3)

@@ -7,9 +7,17 @@ from .anomaly import AnomalyError, detect_anomaly
 from .autograd import Function, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, check_gradients, gradcheck
 from .tensor import Tensor, concatenate, stack
-from .training import train
 
 __version__ = "0.1.0"
 
 __all__ = ["Tensor", "Function", "no_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
            "check_gradients", "stack", "concatenate", "detect_anomaly", "AnomalyError", "train"]
+
+
+def __getattr__(name):
+    """`tinygrad_rnn.train`, imported on first use: the engine doesn't load the application."""
+    if name == "train":
+        from .charrnn.train import train
+
+        return train
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

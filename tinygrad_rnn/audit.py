@@ -12,8 +12,6 @@ wrong, and the audit raises AuditError instead of printing a misleading report.
     python -m tinygrad_rnn audit            # a text report
     python -m tinygrad_rnn audit --json     # the same as JSON
 """
-import argparse
-import json
 import textwrap
 
 import numpy as np
@@ -97,24 +95,3 @@ def format_report(result):
         total += len(params)
     lines += ["", f"{len(result['documents'])} documents: {wrong} of {total} gradients WRONG"]
     return "\n".join(lines)
-
-
-def main(argv=None):
-    """`tinygrad-rnn audit [--json] [--seed N]`: print the audit; return the exit status."""
-    parser = argparse.ArgumentParser(prog="tinygrad-rnn audit", description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the random problems (default: %(default)s)")
-    try:
-        args = parser.parse_args(argv)
-        if args.seed < 0:
-            parser.error(f"--seed must be >= 0, got {args.seed}")
-    except SystemExit as exit:  # argparse exits on --help and on usage errors
-        return exit.code
-    result = audit_documents(args.seed)
-    print(json.dumps(result, indent=2) if args.json else format_report(result))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -11,12 +11,9 @@ matplotlib is an optional extra (`pip install "tinygrad-rnn[plot]"`), imported o
 figure is drawn. Figures are made with `matplotlib.figure.Figure`, not pyplot, so drawing to a
 file neither opens a window nor changes pyplot's global state in the caller's session.
 """
-import argparse
 import math
 import os
-import sys
 
-HELP = "draw a checkpoint's loss curve and gradient norms through time (PNG; needs matplotlib)"
 WHAT = ("loss", "gradients", "both")
 
 
@@ -78,66 +75,24 @@ def grad_norm_curves(model, ids, targets):
             "loss at the last step only": hidden_grad_norms(model, ids, targets, loss_at=-1)}
 
 
-# --- the command line ---------------------------------------------------------------------------
+def plot_checkpoint(path, what="both", prefix=None, data=None, batch_size=None, seq_len=None):
+    """Draw the plots of the checkpoint at `path` (`what`: loss, gradients or both) into
+    PREFIX_loss.png and PREFIX_gradients.png (PREFIX: the path without its extension); yield
+    each file's path once written. The gradient batch is the first of `data` (default: the
+    text the model was trained on), `batch_size` x `seq_len` (default: the run's)."""
+    from .charrnn.checkpoint import load, model_from
+    from .charrnn.data import CharDataset, load_text
 
-def _positive_int(text):
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
-
-
-def add_arguments(parser):
-    """Add the `plot` command's arguments to an argparse parser."""
-    parser.add_argument("checkpoint", metavar="CHECKPOINT")
-    parser.add_argument("--what", choices=WHAT, default="both",
-                        help="which plot to draw (default: %(default)s)")
-    parser.add_argument("--out", metavar="PREFIX",
-                        help="write PREFIX_loss.png and PREFIX_gradients.png (default: the "
-                             "checkpoint's path without its extension)")
-    parser.add_argument("--data", metavar="PATH",
-                        help="text to take the batch from (default: the text the model was "
-                             "trained on)")
-    parser.add_argument("--batch-size", type=_positive_int,
-                        help="rows of the batch (default: the training run's)")
-    parser.add_argument("--seq-len", type=_positive_int,
-                        help="time steps of the batch (default: the training run's)")
-
-
-def run(args):
-    """Draw the plots `args` asks for; print the files written. Returns the exit status."""
-    from .checkpoint import CheckpointError
-
-    try:
-        for path in _draw(args):
-            print(f"wrote {path}")
-    except (PlotError, CheckpointError, ValueError, OSError) as err:  # DataError is a ValueError
-        print(f"tinygrad-rnn: error: {err}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _draw(args):
-    from . import checkpoint
-    from .data import CharDataset, load_text
-    from .training import load_model
-
-    saved = checkpoint.load(args.checkpoint)
-    model = load_model(args.checkpoint)
-    prefix = args.out or os.path.splitext(args.checkpoint)[0]
-    if args.what in ("loss", "both"):
+    saved = load(path)
+    model = model_from(saved, path)
+    prefix = prefix or os.path.splitext(path)[0]
+    if what in ("loss", "both"):
         yield plot_loss(saved.training.get("history"), f"{prefix}_loss.png", model.vocab_size)
-    if args.what in ("gradients", "both"):
+    if what in ("gradients", "both"):
         settings = saved.training.get("settings", {})
-        batch_size = args.batch_size or settings.get("batch_size", 32)
-        seq_len = args.seq_len or settings.get("seq_len", 64)
-        text = load_text(args.data if args.data is not None else saved.training.get("data"))
+        batch_size = batch_size or settings.get("batch_size", 32)
+        seq_len = seq_len or settings.get("seq_len", 64)
+        text = load_text(data if data is not None else saved.training.get("data"))
         ids, targets = CharDataset(text, vocab=model.vocab).batches(batch_size, seq_len)[0]
         yield plot_grad_norms(grad_norm_curves(model, ids, targets), f"{prefix}_gradients.png",
                               title=f"Gradient norm through time (batch {batch_size} x {seq_len})")
-
-
-def main(argv=None):
-    """`python -m tinygrad_rnn plot ...` on its own: parse `argv` and run."""
-    parser = argparse.ArgumentParser(prog="tinygrad-rnn plot", description=HELP)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))

@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_rnn import checkpoint as ckpt
-from tinygrad_rnn import training
-from tinygrad_rnn.__main__ import main
-from tinygrad_rnn.checkpoint import CheckpointError
-from tinygrad_rnn.training import TrainingDiverged, train
+from tinygrad_rnn.charrnn import checkpoint as ckpt
+from tinygrad_rnn.charrnn.checkpoint import CheckpointError
+from tinygrad_rnn.charrnn.train import TrainingDiverged, train
+from tinygrad_rnn.cli import main
+from tinygrad_rnn.optim import Adam
 
-from .helpers import write_corpus
+from ..helpers import write_corpus
 
-ROOT = Path(__file__).resolve().parents[1]  # so that subprocesses import this tinygrad_rnn
+ROOT = Path(__file__).resolve().parents[2]  # so that subprocesses import this tinygrad_rnn
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
 TINY = dict(hidden_size=16, batch_size=4, seq_len=8, time_budget=None, verbose=False)
 TINY_ARGS = ["--hidden-size", "16", "--batch-size", "4", "--seq-len", "8"]
@@ -67,17 +67,15 @@ def test_a_diverging_run_stops_without_saving_the_bad_state(corpus, tmp_path):
 
 def test_an_update_that_overflows_is_not_saved_even_if_the_loss_was_finite(corpus, tmp_path,
                                                                           monkeypatch):
-    calls = []
+    steps, real_step = [], Adam.step
 
-    def poisoned_step(model, *args):
-        loss, h = real_step(model, *args)
-        calls.append(loss)
-        if len(calls) == 4:  # the loss was finite, the update made a weight NaN
-            model.head.bias.data[0] = np.nan
-        return loss, h
+    def poisoned_step(self):  # the loss was finite, the 4th update made a weight NaN
+        real_step(self)
+        steps.append(len(steps) + 1)
+        if len(steps) == 4:
+            self.param_groups[0]["params"][-1].data[0] = np.nan  # the last one: head.bias
 
-    real_step = training.train_step
-    monkeypatch.setattr(training, "train_step", poisoned_step)
+    monkeypatch.setattr(Adam, "step", poisoned_step)
     out = tmp_path / "m.npz"
     with pytest.raises(TrainingDiverged, match="at step 4: parameter head.bias holds NaN or Inf; "
                                                ".* keeps step 2"):
@@ -145,7 +143,7 @@ def test_sigkill_at_random_moments_never_damages_the_checkpoint(corpus, tmp_path
 
 DIE = """
 import os, signal, sys
-from tinygrad_rnn import checkpoint as ckpt
+from tinygrad_rnn.charrnn import checkpoint as ckpt
 saved = ckpt.load(sys.argv[1])
 saved.training["step"] += 1
 os.{call} = lambda *args: os.kill(os.getpid(), signal.SIGKILL)

@@ -6,7 +6,7 @@ import pytest
 from tinygrad_rnn import Tensor
 from tinygrad_rnn.optim import SGD, Adagrad, Adam, AdamW, scheduled_lr
 
-from .helpers import rand
+from ..helpers import rand
 
 STEPS = 5
 

@@ -3,12 +3,13 @@ import json
 import os
 import pickle
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tinygrad_rnn import checkpoint as ckpt
-from tinygrad_rnn.checkpoint import Checkpoint, CheckpointError
+from tinygrad_rnn.charrnn import checkpoint as ckpt
+from tinygrad_rnn.charrnn.checkpoint import Checkpoint, CheckpointError
 
 
 def example():
@@ -153,8 +154,8 @@ def hostile_files(tmp_path, marker):
 
 
 def test_a_hostile_pickle_is_refused_and_never_runs(tmp_path, capsys):
-    from tinygrad_rnn.__main__ import main
-    from tinygrad_rnn.training import load_model
+    from tinygrad_rnn.charrnn.checkpoint import load_model
+    from tinygrad_rnn.cli import main
 
     marker = tmp_path / "marker"
     files = hostile_files(tmp_path, marker)
@@ -194,8 +195,10 @@ def meta_of(changes):
     (meta_of({"version": 2}), "checkpoint format version 2; this tinygrad_rnn reads version 1"),
     (meta_of({"vocab": None}), "metadata entry 'vocab' is missing or not a str"),
     (meta_of({"training": []}), "metadata entry 'training' is missing or not a dict"),
-    (meta_of({"config": dict(example().config, hidden_size="2")}),
-     "config 'hidden_size' should be a positive integer, got '2'"),
+    (meta_of({"config": dict(example().config, hidden_size=0)}),
+     "config 'hidden_size' should be a positive integer, got 0"),
+    (meta_of({"config": dict(example().config, vocab_size="3")}),
+     "config 'vocab_size' should be a positive integer, got '3'"),
     (meta_of({"config": dict(example().config, dtype="float16")}), "config 'dtype' should be one"),
     (meta_of({"vocab": "cba"}), "the vocabulary should be 3 distinct sorted characters"),
     (meta_of({"params": {"$items": 5}}), "malformed metadata"),
@@ -205,3 +208,21 @@ def meta_of(changes):
 def test_load_names_what_is_wrong_in_the_metadata(tmp_path, meta, message):
     with pytest.raises(CheckpointError, match=message):
         ckpt.load(doctored(tmp_path, meta=meta))
+
+
+# --- a checkpoint written by release 0.1.0 ---------------------------------------------------
+
+OLD = Path(__file__).resolve().parents[1] / "data"
+
+
+def test_a_release_0_1_checkpoint_loads_and_computes_what_it_did(capsys):
+    from tinygrad_rnn.charrnn.checkpoint import load_model
+    from tinygrad_rnn.cli import main
+
+    expected = json.loads((OLD / "checkpoint_v1.json").read_text())
+    model = load_model(OLD / "checkpoint_v1.npz")
+    logits, _ = model(np.array(expected["ids"]))
+    np.testing.assert_allclose(logits.data, expected["logits"], rtol=0, atol=1e-6)
+    # what `sample CHECKPOINT --length 40 --seed 1` printed: the prime (a newline), 40 characters
+    assert main(["sample", str(OLD / "checkpoint_v1.npz"), "--length", "40", "--seed", "1"]) == 0
+    assert capsys.readouterr().out == expected["sample_seed1_length40"]

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_rnn import checkpoint as ckpt
-from tinygrad_rnn.__main__ import main
-from tinygrad_rnn.checkpoint import CheckpointError
+from tinygrad_rnn.charrnn import checkpoint as ckpt
+from tinygrad_rnn.cli import main
+from tinygrad_rnn.charrnn.checkpoint import CheckpointError
 
-ROOT = Path(__file__).resolve().parents[1]  # so that subprocesses import this tinygrad_rnn
+ROOT = Path(__file__).resolve().parents[2]  # so that subprocesses import this tinygrad_rnn
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
 FAST = ["--hidden-size", "8", "--batch-size", "2", "--seq-len", "4", "--steps", "2",
         "--eval-every", "100", "--time-budget", "5"]

@@ -14,6 +14,8 @@ few characters that don't fill a whole chunk are left out of training.
 The validation text is read in order, all of it, to score the model on every one of its
 characters; `validation_chunks` cuts it into a few streams only so that the model sees a larger
 batch (fewer, bigger matrix products) and carries the hidden state across chunks, as in training.
+
+The packaged corpus sits in corpus/ next to this file.
 """
 import gzip
 import importlib.resources
@@ -21,6 +23,7 @@ import importlib.resources
 import numpy as np
 
 DEFAULT_CORPUS = "tinyshakespeare.txt.gz"
+ALL_ROWS, LAST_ROW = slice(None), slice(-1, None)  # which streams a validation chunk continues
 
 
 class DataError(ValueError):
@@ -30,7 +33,7 @@ class DataError(ValueError):
 def load_text(path=None):
     """The text of the UTF-8 file at `path`, or the packaged tinyshakespeare when `path` is None."""
     if path is None:
-        resource = importlib.resources.files(__package__) / "data" / DEFAULT_CORPUS
+        resource = importlib.resources.files(__package__) / "corpus" / DEFAULT_CORPUS
         return gzip.decompress(resource.read_bytes()).decode("utf-8")
     try:
         with open(path, "rb") as f:
@@ -143,11 +146,12 @@ class CharDataset:
     def validation_chunks(self, streams=16, seq_len=256):
         """Every validation character's (input, target) pair once, in order, as chunks.
 
-        Yields `(inputs, targets, carry)`. The P = len(val_ids) - 1 pairs are cut into S streams
-        of P // S and read `seq_len` columns at a time, the hidden state carried from chunk to
-        chunk. The remaining P mod S pairs continue the last stream, so their chunk is a single
-        row (`carry` = "last") that starts from that stream's final hidden state; `carry` is
-        "all" for the other chunks.
+        Yields `(inputs, targets, carried)`. The P = len(val_ids) - 1 pairs are cut into S
+        streams of P // S and read `seq_len` columns at a time, the hidden state carried from
+        chunk to chunk. The remaining P mod S pairs continue the last stream, so their chunk is a
+        single row that starts from that stream's final hidden state. `carried` indexes the rows
+        (streams) of the previous chunk's final state that this chunk starts from: every row
+        (`slice(None)`) for the S-stream chunks, the last one (`slice(-1, None)`) for the rest.
         """
         ids = self.val_ids
         pairs = len(ids) - 1
@@ -156,7 +160,7 @@ class CharDataset:
         inputs = ids[:streams * length].reshape(streams, length)
         targets = ids[1:streams * length + 1].reshape(streams, length)
         for start in range(0, length, seq_len):
-            yield inputs[:, start:start + seq_len], targets[:, start:start + seq_len], "all"
+            yield inputs[:, start:start + seq_len], targets[:, start:start + seq_len], ALL_ROWS
         rest = slice(streams * length, pairs)
         if rest.start < rest.stop:
-            yield ids[rest][None, :], ids[rest.start + 1:pairs + 1][None, :], "last"
+            yield ids[rest][None, :], ids[rest.start + 1:pairs + 1][None, :], LAST_ROW

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .arraytree import pack, unpack
+
 FORMAT = "tinygrad_rnn.checkpoint"
 VERSION = 1
 DTYPES = ("float32", "float64")
@@ -33,11 +35,13 @@ class CheckpointError(Exception):
 class Checkpoint:
     """What a checkpoint holds. `training` and `optimizer` are nested dicts that may hold arrays.
 
-    config:    the model's shape: {"vocab_size", "hidden_size", "num_layers", "dtype"}
+    config:    the model's description, `model.config()`: JSON values, among them "vocab_size"
+               and "dtype"; `CharRNN.from_config(config)` rebuilds the model
     vocab:     the model's characters, sorted (see data.Vocab)
     params:    the model's state_dict, name -> array
     optimizer: the optimizer's state_dict, or None
     training:  the run: settings, step, data position, hidden state, RNG state, history
+               (see config.RunState)
     """
 
     config: dict
@@ -59,9 +63,9 @@ def save(path, checkpoint):
         "version": VERSION,
         "config": checkpoint.config,
         "vocab": checkpoint.vocab,
-        "params": _pack(checkpoint.params, "params", arrays),
-        "optimizer": _pack(checkpoint.optimizer, "optimizer", arrays),
-        "training": _pack(checkpoint.training, "training", arrays),
+        "params": pack(checkpoint.params, "params", arrays),
+        "optimizer": pack(checkpoint.optimizer, "optimizer", arrays),
+        "training": pack(checkpoint.training, "training", arrays),
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
 
@@ -121,9 +125,9 @@ def load(path):
         raise CheckpointError(f"{path}: no 'meta' entry; not a tinygrad_rnn checkpoint")
     meta = _read_meta(path, arrays.pop("meta"))
     try:
-        params = _unpack(meta["params"], arrays)
-        optimizer = _unpack(meta["optimizer"], arrays)
-        training = _unpack(meta["training"], arrays)
+        params = unpack(meta["params"], arrays)
+        optimizer = unpack(meta["optimizer"], arrays)
+        training = unpack(meta["training"], arrays)
     except KeyError as err:
         raise CheckpointError(f"{path}: the metadata refers to array {err.args[0]!r}, which the "
                               "file does not contain") from None
@@ -205,10 +209,12 @@ def _read_meta(path, raw):
 
 
 def _check_layout(path, config, vocab, params):
-    """The checks that need no model: config values, vocabulary, and parameter dtypes."""
-    for key in ("vocab_size", "hidden_size", "num_layers"):
-        value = config.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    """The checks that need no model: the config's numbers (every whole number in it counts
+    something, so it is positive) and dtype, the vocabulary, the parameters' dtypes and values."""
+    for key, value in [("vocab_size", config.get("vocab_size")), *config.items()]:
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if (key == "vocab_size" or not isinstance(value, (str, type(None)))) and \
+                not (whole and value >= 1):
             raise CheckpointError(f"{path}: config {key!r} should be a positive integer, got "
                                   f"{value!r}")
     if config.get("dtype") not in DTYPES:
@@ -245,40 +251,28 @@ def check_params(path, params, expected):
                                   f"expects {want.dtype}")
 
 
-# --- nested structures <-> JSON + named arrays -------------------------------------------------
+def model_from(saved, path):
+    """The CharRNN that the loaded checkpoint `saved` (read from `path`) holds, with its
+    vocabulary. Its size is checked against the arrays stored before it is built, so a doctored
+    config can't make it allocate more than the file holds."""
+    from ..nn import CharRNN
+    from .data import Vocab
 
-def _pack(tree, name, arrays):
-    """`tree` as JSON-ready data; each array goes into `arrays` under its path, e.g. "params/W".
-
-    Dicts whose keys aren't all strings (an optimizer's state is keyed by parameter number) become
-    {"$items": [[key, value], ...]} so that the keys come back with their type.
-    """
-    if isinstance(tree, np.ndarray):
-        if tree.dtype.hasobject:
-            raise TypeError(f"{name}: object arrays can't be saved without pickle")
-        arrays[name] = tree
-        return {"$array": name}
-    if isinstance(tree, dict):
-        if all(isinstance(k, str) for k in tree):
-            return {k: _pack(v, f"{name}/{k}", arrays) for k, v in tree.items()}
-        return {"$items": [[k, _pack(v, f"{name}/{k}", arrays)] for k, v in tree.items()]}
-    if isinstance(tree, (list, tuple)):
-        return [_pack(v, f"{name}/{i}", arrays) for i, v in enumerate(tree)]
-    if isinstance(tree, np.generic):
-        return tree.item()
-    if tree is None or isinstance(tree, (bool, int, float, str)):
-        return tree
-    raise TypeError(f"{name}: can't store a {type(tree).__name__} in a checkpoint")
+    stored = sum(value.size for value in saved.params.values())
+    try:
+        count = CharRNN.parameter_count(saved.config)
+        if count != stored:
+            raise ValueError(f"a model of {count:,} parameters, the file holds {stored:,} numbers")
+        model = CharRNN.from_config(saved.config)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: its config {saved.config} does not describe the model "
+                              f"its parameters make ({type(err).__name__}: {err})") from None
+    check_params(path, saved.params, model.state_dict())
+    model.load_state_dict(saved.params)
+    model.vocab = Vocab(saved.vocab)
+    return model
 
 
-def _unpack(tree, arrays):
-    """The inverse of `_pack` (tuples come back as lists)."""
-    if isinstance(tree, dict):
-        if set(tree) == {"$array"}:
-            return arrays[tree["$array"]]
-        if set(tree) == {"$items"}:
-            return {k: _unpack(v, arrays) for k, v in tree["$items"]}
-        return {k: _unpack(v, arrays) for k, v in tree.items()}
-    if isinstance(tree, list):
-        return [_unpack(v, arrays) for v in tree]
-    return tree
+def load_model(path):
+    """The CharRNN saved in the checkpoint at `path`, with its vocabulary, ready to sample."""
+    return model_from(load(path), path)

@@ -9,13 +9,13 @@ on the numpy arrays directly, so nothing is recorded. Parameters whose grad is N
 In the formulas below, g is the gradient, t the number of steps this parameter has taken
 (counting the current one), and lambda the weight decay.
 
-A learning-rate schedule (`scheduled_lr`, at the end) changes `group["lr"]` before each step.
+A learning-rate schedule (schedules.py) changes `group["lr"]` before each step.
 """
 import math
 
 import numpy as np
 
-from .tensor import Tensor
+from ..tensor import Tensor
 
 
 def _check(condition, message):
@@ -252,33 +252,3 @@ class AdamW(Adam):
         """AdamW's weight decay shrinks the parameter itself and leaves the gradient alone."""
         param *= 1 - group["lr"] * group["weight_decay"]
         return grad
-
-
-# --- learning-rate schedules --------------------------------------------------------------------
-
-WSD_DECAY = 0.3  # the "wsd" schedule decays over the last 30 % of the run
-
-LR_SCHEDULES = {
-    "constant": lambda p: 1.0,
-    "linear": lambda p: 1.0 - p,
-    "cosine": lambda p: 0.5 * (1.0 + math.cos(math.pi * p)),
-    "wsd": lambda p: min(1.0, (1.0 - p) / WSD_DECAY),
-}
-
-
-def scheduled_lr(schedule, lr, progress):
-    """The learning rate at `progress` p through a run (0 at its start, 1 at its end; clipped to
-    [0, 1]), for the peak learning rate `lr`:
-
-        constant   lr
-        linear     lr * (1 - p)                             (PyTorch's LinearLR, down to 0)
-        cosine     lr * (1 + cos(pi p)) / 2                 (CosineAnnealingLR, eta_min = 0)
-        wsd        lr * min(1, (1 - p) / 0.3)               constant, then linear to 0 over the
-                                                            last 30 % of the run
-
-    "wsd" is warmup-stable-decay without the warm-up (Adam needs none here). Decaying the rate
-    lets the weights settle into the valley that the noisy steps of a high rate jump across.
-    """
-    if schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {schedule!r}")
-    return lr * LR_SCHEDULES[schedule](min(max(progress, 0.0), 1.0))

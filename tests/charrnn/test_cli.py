@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tinygrad_rnn import checkpoint as ckpt
-from tinygrad_rnn.__main__ import main
+from tinygrad_rnn.charrnn import checkpoint as ckpt
+from tinygrad_rnn.cli import main
 
-from .helpers import write_corpus
+from ..helpers import write_corpus
 
-ROOT = Path(__file__).resolve().parents[1]  # so that the subprocess imports this tinygrad_rnn
+ROOT = Path(__file__).resolve().parents[2]  # so that the subprocess imports this tinygrad_rnn
 SMALL = ["--hidden-size", "16", "--batch-size", "4", "--seq-len", "8", "--eval-every", "10"]
 
 

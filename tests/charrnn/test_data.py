@@ -3,7 +3,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from tinygrad_rnn.data import Batches, CharDataset, DataError, Vocab, load_text
+from tinygrad_rnn.charrnn.data import Batches, CharDataset, DataError, Vocab, load_text
 
 
 def test_default_corpus_is_tinyshakespeare():
@@ -92,11 +92,13 @@ def test_validation_chunks_score_every_character_once_in_order():
     text = "".join(chr(97 + (i * 7) % 26) for i in range(1000))
     data = CharDataset(text, val_fraction=0.3)
     rows, carries = [], []
-    for inputs, targets, carry in data.validation_chunks(streams=4, seq_len=16):
+    for inputs, targets, carried in data.validation_chunks(streams=4, seq_len=16):
         np.testing.assert_array_equal(inputs.shape, targets.shape)
         rows.append((inputs, targets))
-        carries.append(carry)
-    assert carries[-1] == "last" and set(carries[:-1]) == {"all"}
+        carries.append(carried)
+    # the leftover pairs continue the last stream only; every other chunk continues all four
+    assert carries == [slice(None)] * (len(rows) - 1) + [slice(-1, None)]
+    assert [len(range(4)[c]) for c in carries] == [x.shape[0] for x, _ in rows]
     streams = np.concatenate([x for x, _ in rows[:-1]], axis=1)
     read = np.concatenate([streams.reshape(-1), rows[-1][0][0]])
     np.testing.assert_array_equal(read, data.val_ids[:-1])
