@@ -16,6 +16,7 @@ EXPECTED = {
     "03_bptt_from_the_graph.py": "Karpathy's min-char-rnn in a notebook                   none",
     "04_check_your_gradients.py": "W1             3.199e-01   5.18e-01  WRONG",
     "05_train_char_rnn.py": "--- sample at temperature 1.0 ---",
+    "06_vanishing_gradients.py": "per step back, from 10 to 39 steps back, x ",
     "07_continue_in_pytorch.py": "--- sampled here from the weights PyTorch trained ---",
 }
 # What an example needs beyond this package; without it, its test is skipped.

@@ -11,6 +11,11 @@ small) the contribution decays geometrically with the distance s - t: the vanish
 and the reason a vanilla RNN learns little from characters far in the past. When they stretch
 vectors, it explodes instead, and gradient clipping is what keeps training stable.
 
+The gated cells add a path without those factors. An LSTM's cell state c_t = f_t c_{t-1} + i_t g_t
+sends dL/dc_{t-1} = f_t * dL/dc_t back (elementwise: no weight matrix, no tanh'), and a GRU's
+h_t = (1 - z_t) n_t + z_t h_{t-1} sends z_t * dL/dh_t straight to h_{t-1}: where the gates stay
+near 1, the gradient reaches far back (examples/06_vanishing_gradients.py measures it).
+
 `hidden_grad_norms` measures this on a real model and batch: it asks the engine to keep the
 gradient of each state (`retain_grad`), runs one backward, and reads the gradients off.
 """

@@ -58,7 +58,7 @@ def test_cell_gradient():
 def test_lstm_matches_a_numpy_loop(layers, with_state):
     model = lstm(layers)
     x = rand(2, 5, 3)
-    state = ((rand(layers, 2, 4, seed=1, low=-1, high=1), rand(layers, 2, 4, seed=2, low=-1, high=1))
+    state = (tuple(rand(layers, 2, 4, seed=s, low=-1, high=1) for s in (1, 2))
              if with_state else None)
     out, (h_n, c_n) = model(Tensor(x), state)
     assert out.shape == (2, 5, 4) and h_n.shape == c_n.shape == (layers, 2, 4)

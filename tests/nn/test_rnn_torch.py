@@ -65,7 +65,8 @@ def test_stack_matches_pytorch(kind, layers, with_state):
     theirs = getattr(torch.nn, name)(I, H, layers, batch_first=True, dtype=torch.float64)
     load(theirs, ours.layers, lambda k: f"_l{k}")
     x, x_t = pair(rand(B, T, I))
-    parts = [rand(layers, B, H, seed=s, low=-1, high=1) for s in (1, 2)[:2 if kind == "lstm" else 1]]
+    seeds = (1, 2) if kind == "lstm" else (1,)  # (h0, c0) or h0
+    parts = [rand(layers, B, H, seed=s, low=-1, high=1) for s in seeds]
     if with_state:
         state = [pair(p) for p in parts]
         ours_state = tuple(s for s, _ in state) if kind == "lstm" else state[0][0]
