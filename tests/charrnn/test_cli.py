@@ -54,6 +54,17 @@ def test_train_logs_each_evaluation_and_saves(capsys, corpus, tmp_path):
     assert ckpt.load(out).training["step"] == 15
 
 
+def test_the_train_command_keeps_freed_memory(capsys, corpus, tmp_path, monkeypatch):
+    from tinygrad_rnn import allocator
+
+    calls = []
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda: calls.append("mallopt") or True)
+    status, _, _ = run(capsys, "train", "--data", str(corpus), "--out", str(tmp_path / "m.npz"),
+                       "--steps", "1", *SMALL)
+    assert status == 0 and calls == ["mallopt"]
+    assert "keeps the memory it frees" in " ".join(run(capsys, "train", "--help")[1].split())
+
+
 def test_lr_schedule_option_reaches_the_run(capsys, corpus, tmp_path):
     out = tmp_path / "m.npz"
     status, _, _ = run(capsys, "train", "--data", str(corpus), "--out", str(out), "--steps", "5",

@@ -265,3 +265,14 @@ def test_checkpoint_path_may_not_be_the_training_text(tmp_path):
     with pytest.raises(ValueError, match="training text itself"):
         train(data=str(corpus), out=str(corpus), steps=1, verbose=False)
     assert corpus.read_bytes() == before
+
+
+def test_glibc_keeps_freed_memory_only_when_the_caller_asks(corpus, monkeypatch):
+    from tinygrad_rnn import allocator
+
+    calls = []
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda: calls.append("mallopt") or True)
+    train(corpus, steps=1, **SMALL)
+    assert calls == []  # a library call leaves the process's malloc alone
+    train(corpus, steps=1, keep_freed_memory=True, **SMALL)
+    assert calls == ["mallopt"]

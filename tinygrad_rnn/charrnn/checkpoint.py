@@ -20,10 +20,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..nn import CharRNN
+from ..nn.charrnn import complete_config
 from .arraytree import pack, unpack
+from .data import Vocab
 
 FORMAT = "tinygrad_rnn.checkpoint"
-VERSION = 1
+# 2: the config names the cell and the embedding size (release 0.1.0 wrote 1, a one-hot RNN)
+VERSION = 2
 DTYPES = ("float32", "float64")
 
 
@@ -196,16 +200,28 @@ def _read_meta(path, raw):
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a tinygrad_rnn checkpoint (its metadata has no "
                               f"\"format\": \"{FORMAT}\")")
-    if meta.get("version") != VERSION:
+    if meta.get("version") not in (1, VERSION):
         raise CheckpointError(f"{path}: checkpoint format version {meta.get('version')!r}; this "
-                              f"tinygrad_rnn reads version {VERSION}")
+                              f"tinygrad_rnn reads versions 1 to {VERSION}")
     for key, kind in [("config", dict), ("vocab", str), ("params", dict), ("training", dict)]:
         if not isinstance(meta.get(key), kind):
             raise CheckpointError(f"{path}: metadata entry {key!r} is missing or not a "
                                   f"{kind.__name__}")
     if "optimizer" not in meta:
         raise CheckpointError(f"{path}: metadata entry 'optimizer' is missing")
-    return meta
+    return _upgrade(meta) if meta["version"] == 1 else meta
+
+
+def _upgrade(meta):
+    """A version-1 checkpoint as version 2: its config and its run's settings name the
+    architecture release 0.1.0 built (nn.charrnn.complete_config)."""
+    config = complete_config(meta["config"])
+    settings = meta["training"].get("settings")
+    if isinstance(settings, dict):
+        settings = dict(settings, cell=config["cell"],
+                        embedding_size=config["embedding_size"] or 0)  # 0: the one-hot input
+        meta = dict(meta, training=dict(meta["training"], settings=settings))
+    return dict(meta, config=config, version=VERSION)
 
 
 def _check_layout(path, config, vocab, params):
@@ -255,9 +271,6 @@ def model_from(saved, path):
     """The CharRNN that the loaded checkpoint `saved` (read from `path`) holds, with its
     vocabulary. Its size is checked against the arrays stored before it is built, so a doctored
     config can't make it allocate more than the file holds."""
-    from ..nn import CharRNN
-    from .data import Vocab
-
     stored = sum(value.size for value in saved.params.values())
     try:
         count = CharRNN.parameter_count(saved.config)
