@@ -16,6 +16,8 @@ import numpy as np
 
 from . import anomaly
 
+_RELEASED = type("Released", (tuple,), {})()  # saved_tensors once backward freed them
+
 
 class _GradMode:
     enabled = True
@@ -83,7 +85,11 @@ class Function:
     saved_tensors = ()
     retained = None  # {output index: weakref to tensor} for retain_grad() and hooks
     out_specs = None  # [(shape, dtype)] of each output, kept only for multi-output ops
-    released = False  # True once backward freed the saved arrays and inputs
+
+    @property
+    def released(self):
+        """True once a backward without `retain_graph=True` freed the saved arrays and inputs."""
+        return self.saved_tensors is _RELEASED
 
     def save_for_backward(self, *arrays):
         self.saved_tensors = arrays
@@ -196,7 +202,7 @@ def backward(root, grad, retain_graph=False):
     ready = [top]
     while ready:
         node = ready.pop()
-        if node.released:
+        if node.saved_tensors is _RELEASED:
             raise RuntimeError(
                 f"backward through {type(node).__name__} a second time: its saved values were "
                 "freed by the first backward. Pass retain_graph=True to the first call to keep them.")
@@ -241,7 +247,7 @@ def backward(root, grad, retain_graph=False):
             if not left:
                 ready.append(child)
         if not retain_graph:  # release saved arrays and inputs: only the graph's outline remains
-            node.released, node.saved_tensors = True, ()
+            node.saved_tensors = _RELEASED
             node.parents = node.needs_input_grad = ()
 
     for leaf, g, owned in leaf_grads.values():
