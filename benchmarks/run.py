@@ -72,7 +72,7 @@ def make_contenders(B, T, H, dtype, threads=1):
     def run_floor():
         handwritten.gemm_floor_step(floor, B, T)
 
-    model = CharRNN(V, H, dtype=dtype)
+    model = CharRNN(V, H, embedding_size=None, dtype=dtype)
     model_params_from(handwritten.init_params(V, H, dtype), model)
     opt = optim.SGD(model.parameters(), lr=LR)
 
@@ -143,7 +143,7 @@ def min_char_rnn_contenders(seq_len=25, hidden=100):
         grads = min_char_rnn.backward_as_written(params, problem)
         min_char_rnn.update_as_written(params, grads, state)
 
-    model = CharRNN(V, hidden, dtype=np.float64, rng=rng)
+    model = CharRNN(V, hidden, embedding_size=None, dtype=np.float64, rng=rng)
     opt = optim.Adagrad(model.parameters(), lr=0.1, initial_accumulator_value=1e-8, eps=0)
     carry, where = [None], [0]
 

@@ -24,7 +24,7 @@ def test_handwritten_bptt_equals_autograd():
     loss, grads, _ = handwritten.loss_and_grads(p, ids, targets, h0)
 
     def loss_fn(t):  # CharRNN, with its parameters swapped for the tensors under test
-        model = CharRNN(V, H, dtype=np.float64)
+        model = CharRNN(V, H, embedding_size=None, dtype=np.float64)
         model.rnn.layers[0].weight_xh, model.rnn.layers[0].weight_hh = t["Wxh"], t["Whh"]
         model.rnn.layers[0].bias, model.head.weight, model.head.bias = t["bh"], t["Why"], t["by"]
         logits, _ = model(ids, h0[None])

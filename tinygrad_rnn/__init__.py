@@ -7,11 +7,13 @@ from .anomaly import AnomalyError, detect_anomaly
 from .autograd import Function, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, check_gradients, gradcheck
 from .tensor import Tensor, concatenate, stack
+from .jit import jit
 
 __version__ = "0.1.0"
 
 __all__ = ["Tensor", "Function", "no_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
-           "check_gradients", "stack", "concatenate", "detect_anomaly", "AnomalyError", "train"]
+           "check_gradients", "stack", "concatenate", "detect_anomaly", "AnomalyError", "train",
+           "jit"]
 
 
 def __getattr__(name):

@@ -23,6 +23,9 @@ class _GradMode:
     enabled = True
 
 
+_tracer = None  # jit: while a trace records, it hears of every op, walk step and item() (jit.py)
+
+
 def is_grad_enabled():
     return _GradMode.enabled
 
@@ -142,8 +145,12 @@ class Function:
         if type(out) is tuple:
             if ctx is not None:
                 ctx.out_specs = [(o.shape, o.dtype) for o in out]
-            return tuple([wrap(o, ctx, i) for i, o in enumerate(out)])
-        return wrap(out, ctx, 0)
+            result = tuple([wrap(o, ctx, i) for i, o in enumerate(out)])
+        else:
+            result = wrap(out, ctx, 0)
+        if _tracer is not None:  # jit hook
+            _tracer.on_apply(cls, args, options, ctx, result)
+        return result
 
     def __repr__(self):
         return f"<{type(self).__name__}>"
@@ -176,6 +183,9 @@ def backward(root, grad, retain_graph=False):
     tensors on which `retain_grad()` was called. Hooks registered with `register_hook` see (and may
     replace) a tensor's gradient before it is used.
     """
+    tracer = _tracer  # jit hook: told of the walk's start, each node, and its end
+    if tracer is not None:
+        tracer.on_backward(root, grad, retain_graph)
     top = root._ctx
     if top is None:  # a leaf: its gradient is `grad` itself
         _accumulate_leaf(root, grad, owned=False)
@@ -220,6 +230,8 @@ def backward(root, grad, retain_graph=False):
             if anomaly._Mode.enabled:  # deferred terms too: the op that made one is named
                 in_grads = tuple([g.evaluate() if isinstance(g, Deferred) else g for g in in_grads])
                 anomaly.check_backward(node, in_grads)
+        if tracer is not None:  # jit hook
+            tracer.on_node(node, grads, in_grads)
 
         for parent, needed, g in zip(node.parents, node.needs_input_grad, in_grads):
             if not needed:
@@ -252,6 +264,8 @@ def backward(root, grad, retain_graph=False):
 
     for leaf, g, owned in leaf_grads.values():
         _accumulate_leaf(leaf, g, owned)
+    if tracer is not None:  # jit hook
+        tracer.on_backward_end()
 
 
 def _n_outputs(node):

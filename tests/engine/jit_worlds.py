@@ -1,0 +1,44 @@
+"""Two worlds for the jit tests: the same function and parameters, run eagerly and jitted."""
+import numpy as np
+
+from tinygrad_rnn import Tensor, jit
+
+
+def params(seed, *shapes):
+    rng = np.random.default_rng(seed)
+    return [Tensor(rng.normal(size=s), requires_grad=True) for s in shapes]
+
+
+def same(a, b):
+    """Equal structures of equal values (arrays bit for bit, NaN equal to NaN)."""
+    if isinstance(a, (tuple, list)):
+        assert type(a) is type(b) and len(a) == len(b)
+        for x, y in zip(a, b):
+            same(x, y)
+    elif isinstance(a, Tensor):
+        assert isinstance(b, Tensor)
+        same(a.data, b.data)
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    else:
+        assert a == b or (a != a and b != b), (a, b)
+
+
+def check_worlds(make, calls, between=None):
+    """make(seed) -> (fn, leaves); calls: a list of argument tuples (made per world by calling
+    each item if it is callable). Compares results and .grad of every leaf after each call."""
+    (eager_fn, eager_leaves), (fn, leaves) = make(), make()
+    jitted = jit(fn)
+    for i, args in enumerate(calls):
+        expected = eager_fn(*args(eager_leaves) if callable(args) else args)
+        got = jitted(*args(leaves) if callable(args) else args)
+        same(got, expected)
+        for a, b in zip(leaves, eager_leaves):
+            assert (a.grad is None) == (b.grad is None)
+            if a.grad is not None:
+                same(a.grad, b.grad)
+        if between is not None:
+            between(i, eager_leaves)
+            between(i, leaves)
+    return jitted
