@@ -16,6 +16,7 @@ import numpy as np
 
 from . import anomaly
 
+_ndarray = np.ndarray  # the common case, tested first: a type check is cheaper
 _RELEASED = type("Released", (tuple,), {})()  # saved_tensors once backward freed them
 
 
@@ -250,7 +251,7 @@ def backward(root, grad, retain_graph=False):
             if slots is None:
                 slots = out_grads[child] = [None] * _n_outputs(child)
             if g is not None:
-                if isinstance(g, Deferred):  # only a leaf collects terms to sum later
+                if type(g) is not _ndarray and isinstance(g, Deferred):  # only a leaf keeps terms
                     g = g.evaluate()
                 i = parent._index
                 slots[i] = g if slots[i] is None else slots[i] + g  # new array: g may be a view

@@ -48,15 +48,15 @@ class GetItem(Function):
 
     @staticmethod
     def forward(ctx, a, index):
-        ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
+        ctx.shape, ctx.index = a.shape, index
         return a[index]
 
     @staticmethod
     def backward(ctx, g):
         index = ctx.index
         if type(index) is np.ndarray and index.dtype.kind in "iu":  # rows: an embedding lookup
-            return RowsGrad(ctx.shape, ctx.dtype, index, g)
-        grad = np.zeros(ctx.shape, dtype=ctx.dtype)
+            return RowsGrad(ctx.shape, g.dtype, index, g)
+        grad = np.zeros(ctx.shape, dtype=g.dtype)  # indexing keeps the dtype: a's is g's
         if _is_advanced(index):
             np.add.at(grad, index, g)
         else:  # basic slicing never repeats an element
