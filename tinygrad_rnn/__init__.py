@@ -1,7 +1,7 @@
 """tinygrad_rnn: a small reverse-mode autograd engine on numpy, and a character-level RNN on it.
 
 Read the engine in this order: tensor.py (what a Tensor holds), autograd.py (Function and the
-backward walk), ops.py (every op's forward and backward side by side), gradcheck.py.
+backward walk), ops/ (every op's forward and backward side by side), gradcheck.py.
 """
 from .anomaly import AnomalyError, detect_anomaly
 from .autograd import Function, is_grad_enabled, no_grad
