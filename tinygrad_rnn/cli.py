@@ -64,13 +64,14 @@ def number(minimum, strict):
 
 # --- train ----------------------------------------------------------------------------------------
 
-TRAIN_OPTIONS = ("hidden_size", "num_layers", "batch_size", "seq_len", "steps", "time_budget",
-                 "lr", "lr_schedule", "optim", "clip", "eval_every", "seed", "dtype", "resume")
+TRAIN_OPTIONS = ("cell", "embedding_size", "hidden_size", "num_layers", "batch_size", "seq_len",
+                 "steps", "time_budget", "lr", "lr_schedule", "optim", "clip", "eval_every", "seed",
+                 "dtype", "resume")
 
 
 def _add_train(commands):
     from .charrnn.checkpoint import DTYPES
-    from .charrnn.config import OPTIMIZERS, TrainSettings
+    from .charrnn.config import CELLS, OPTIMIZERS, TrainSettings
     from .optim import LR_SCHEDULES
 
     default = TrainSettings()
@@ -85,8 +86,13 @@ def _add_train(commands):
                    help="checkpoint to write (default: %(default)s)")
     t.add_argument("--resume", metavar="PATH", help="continue the run saved in this checkpoint (a "
                    "run stopped by Ctrl-C or a crash goes on with its lr schedule to its end)")
+    t.add_argument("--cell", choices=list(CELLS), help=f"the recurrent cell (default: "
+                                                        f"{default.cell})")
+    t.add_argument("--embedding-size", type=non_negative_int, metavar="N",
+                   help=f"size of the character embedding, 0 for none: the one-hot input "
+                        f"(default: {default.embedding_size})")
     for name, meaning in [("hidden-size", "hidden units per layer"),
-                          ("num-layers", "stacked RNN layers"),
+                          ("num-layers", "stacked recurrent layers"),
                           ("batch-size", "text streams read in parallel"),
                           ("seq-len", "characters per stream per step (BPTT length)")]:
         t.add_argument(f"--{name}", type=positive_int, metavar="N",

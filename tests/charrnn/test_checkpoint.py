@@ -180,7 +180,7 @@ def test_load_refuses_a_non_finite_parameter(tmp_path):
 
 def meta_of(changes):
     """The example's metadata with `changes` applied (None removes a key), as the 'meta' array."""
-    meta = {"format": "tinygrad_rnn.checkpoint", "version": 1, "config": example().config,
+    meta = {"format": "tinygrad_rnn.checkpoint", "version": 2, "config": example().config,
             "vocab": "abc", "params": {"w": {"$array": "params/w"}}, "optimizer": None,
             "training": {}}
     for key, value in changes.items():
@@ -192,7 +192,8 @@ def meta_of(changes):
 
 
 @pytest.mark.parametrize("meta, message", [
-    (meta_of({"version": 2}), "checkpoint format version 2; this tinygrad_rnn reads version 1"),
+    (meta_of({"version": 3}), "checkpoint format version 3; this tinygrad_rnn reads versions 1 "
+                              "to 2"),
     (meta_of({"vocab": None}), "metadata entry 'vocab' is missing or not a str"),
     (meta_of({"training": []}), "metadata entry 'training' is missing or not a dict"),
     (meta_of({"config": dict(example().config, hidden_size=0)}),

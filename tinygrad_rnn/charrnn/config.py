@@ -13,12 +13,15 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from .. import optim
+from ..nn.charrnn import DEFAULT_EMBEDDING_SIZE
 from .checkpoint import DTYPES, CheckpointError
 
 OPTIMIZERS = {"sgd": optim.SGD, "adagrad": optim.Adagrad, "adam": optim.Adam, "adamw": optim.AdamW}
 
 # Settings that shape a run: resuming takes them from the checkpoint and may not change them.
-FIXED_ON_RESUME = ("hidden_size", "num_layers", "dtype", "batch_size", "seq_len", "optim", "seed")
+FIXED_ON_RESUME = ("cell", "embedding_size", "hidden_size", "num_layers", "dtype", "batch_size",
+                   "seq_len", "optim", "seed")
+CELLS = ("rnn", "lstm", "gru")
 
 
 def check_positive(name, value, kind=int):
@@ -37,6 +40,8 @@ class TrainSettings:
     does no better than a constant rate. With "wsd", a peak of 6e-3 does better than 4e-3 (the
     best constant rate)."""
 
+    cell: str = "rnn"
+    embedding_size: int = DEFAULT_EMBEDDING_SIZE  # 0: none, the one-hot input
     hidden_size: int = 256
     num_layers: int = 1
     batch_size: int = 128
@@ -53,12 +58,16 @@ class TrainSettings:
         for name in ("hidden_size", "num_layers", "batch_size", "seq_len", "eval_every"):
             check_positive(name, getattr(self, name))
         check_positive("lr", self.lr, (int, float))
+        size = self.embedding_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ValueError(f"embedding_size must be a non-negative integer (0: no embedding), "
+                             f"got {size!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         if not isinstance(self.clip, (int, float)) or not self.clip >= 0:
             raise ValueError(f"clip must be >= 0 (0: no clipping), got {self.clip!r}")
-        for name, allowed in (("lr_schedule", optim.LR_SCHEDULES), ("optim", OPTIMIZERS),
-                              ("dtype", DTYPES)):
+        for name, allowed in (("cell", CELLS), ("lr_schedule", optim.LR_SCHEDULES),
+                              ("optim", OPTIMIZERS), ("dtype", DTYPES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, "
                                  f"got {getattr(self, name)!r}")
@@ -83,6 +92,12 @@ class TrainSettings:
 
     def to_dict(self):
         return asdict(self)
+
+    def model_config(self, vocab_size):
+        """The configuration (CharRNN.config) of the model these settings train."""
+        return {"vocab_size": vocab_size, "hidden_size": self.hidden_size,
+                "num_layers": self.num_layers, "cell": self.cell,
+                "embedding_size": self.embedding_size or None, "dtype": self.dtype}
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ One training step (truncated BPTT): take the next chunk of T characters from eac
 streams (data.Batches), run the model over it starting from the state the previous chunk ended
 with, and backpropagate the mean cross-entropy over the B*T predictions:
 
-    logits, state = model(inputs, state)   state: (num_layers, B, H); None at a pass's start
+    logits, state = model(inputs, state)   state: h (num_layers, B, H), or the pair (h, c) for
+                                           an LSTM; None (zeros) at a pass's start
     loss = cross_entropy(logits, targets)  nats per character
     loss.backward(); clip_grad_norm_; optimizer.step()
     state = detach(state)                  the next chunk starts from it but won't backpropagate
@@ -37,14 +38,17 @@ class TrainingDiverged(RuntimeError):
     at once, and saves nothing: the checkpoint keeps the last good state."""
 
 
-def train(data=None, out=None, *, hidden_size=None, num_layers=None, batch_size=None,
-          seq_len=None, steps=10_000, time_budget=300.0, lr=None, lr_schedule=None, optim=None,
-          clip=None, eval_every=None, seed=None, dtype=None, resume=None, verbose=True,
-          keep_freed_memory=False):
+def train(data=None, out=None, *, cell=None, embedding_size=None, hidden_size=None,
+          num_layers=None, batch_size=None, seq_len=None, steps=10_000, time_budget=300.0,
+          lr=None, lr_schedule=None, optim=None, clip=None, eval_every=None, seed=None,
+          dtype=None, resume=None, verbose=True, keep_freed_memory=False):
     """Train a CharRNN on a text file; return `(model, history)`.
 
     data:        path of a UTF-8 text file; None for the packaged tinyshakespeare
     out:         checkpoint path, written at every evaluation, at the end, and on Ctrl-C
+    cell:        the recurrent cell, "rnn", "lstm" or "gru" (CharRNN)
+    embedding_size: the size of the character embedding feeding the first layer; 0 for none
+                 (the one-hot input: the first layer's weight_xh is the embedding)
     steps:       at most this many optimizer steps in this call
     time_budget: stop in time to finish within this many seconds (None: no limit)
     lr:          the peak learning rate
@@ -77,7 +81,8 @@ def train(data=None, out=None, *, hidden_size=None, num_layers=None, batch_size=
 
     If the loss or a parameter becomes NaN or Inf, TrainingDiverged is raised without saving.
     """
-    given = dict(hidden_size=hidden_size, num_layers=num_layers, batch_size=batch_size,
+    given = dict(cell=cell, embedding_size=embedding_size, hidden_size=hidden_size,
+                 num_layers=num_layers, batch_size=batch_size,
                  seq_len=seq_len, lr=lr, lr_schedule=lr_schedule, optim=optim, clip=clip,
                  eval_every=eval_every, seed=seed, dtype=dtype)
     check_positive("steps", steps, int)
@@ -143,7 +148,7 @@ class _Trainer:
         """Build the model and the optimizer; from the checkpoint `saved`, if any, as it was."""
         settings = self.settings
         self.rng = np.random.default_rng(settings.seed)
-        self.model = CharRNN.from_config(_model_config(settings, len(self.dataset.vocab)),
+        self.model = CharRNN.from_config(settings.model_config(len(self.dataset.vocab)),
                                          rng=self.rng)
         self.model.vocab = self.dataset.vocab
         self.optimizer = OPTIMIZERS[settings.optim](self.model.parameters(), lr=settings.lr)
@@ -247,16 +252,10 @@ def _check_writable(out, data):
         raise ValueError(f"--out {out} is the training text itself: saving would overwrite it")
 
 
-def _model_config(settings, vocab_size):
-    """The configuration (CharRNN.config) of the model that `settings` train."""
-    return {"vocab_size": vocab_size, "hidden_size": settings.hidden_size,
-            "num_layers": settings.num_layers, "dtype": settings.dtype}
-
-
 def _check_fits_in_memory(settings, vocab_size):
     """Refuse a model too big for this machine before building it: --num-layers 100000 would
     otherwise allocate layer after layer until the system kills the process."""
-    count = CharRNN.parameter_count(_model_config(settings, vocab_size))
+    count = CharRNN.parameter_count(settings.model_config(vocab_size))
     need = 4 * count * np.dtype(settings.dtype).itemsize  # with gradients and 2 moments
     try:
         have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
