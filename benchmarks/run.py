@@ -1,4 +1,4 @@
-"""Time one training step of the same char-RNN four ways, side by side, and print ratios.
+"""Time one training step of the same char-RNN many ways, side by side, and print ratios.
 
     python benchmarks/run.py            # every config, float32 and float64 (a few minutes)
     python benchmarks/run.py --quick    # fewer steps (under a minute)
@@ -7,14 +7,17 @@ Contenders, each one SGD training step on the same batch (V=65):
   handwritten  a careful numpy BPTT (benchmarks/handwritten.py): the 1.0x reference
   gemm_floor   only the matrix products a step needs: no numpy implementation beats it
   model        tinygrad_rnn's CharRNN + cross_entropy + backward() + optim.SGD
+  model_jit    the same with forward and backward under `tinygrad_rnn.jit` (traced once, replayed)
   engine       a user's own RNN in plain Tensor ops, step by step: embedding rows by indexing,
                tanh, @, log_softmax and indexing at every time step
+  engine_jit   the same under `jit`
   torch_eager  the same as `engine` in PyTorch ops        } only if torch is installed
   torch_rnn    torch.nn.RNN, PyTorch's fused loop          } (benchmarks/torch_contenders.py)
 
 Steps are interleaved (A B C D A B C D ...) so that drift of a shared machine hits all alike, and
 the median of many steps after warm-up is reported. Peak memory is measured separately with
-tracemalloc (numpy reports its buffers to it).
+tracemalloc (numpy reports its buffers to it). A second table times CharRNN with an LSTM and a GRU
+cell, eager and jitted (`--no-cells` skips it).
 """
 import argparse
 import gc
@@ -37,7 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import handwritten  # noqa: E402
 import torch_contenders  # noqa: E402
-from tinygrad_rnn import Tensor, optim  # noqa: E402
+from tinygrad_rnn import Tensor, jit, optim  # noqa: E402
 from tinygrad_rnn.allocator import keep_freed_memory  # noqa: E402
 from tinygrad_rnn.nn import CharRNN, clip_grad_value_  # noqa: E402
 from tinygrad_rnn.nn.functional import cross_entropy  # noqa: E402
@@ -55,39 +58,68 @@ def model_params_from(p, model):
     model.load_state_dict({k: v.copy() for k, v in state.items()})
 
 
-def make_contenders(B, T, H, dtype, threads=1):
+def make_contenders(B, T, H, dtype, threads=1, lr=LR):
+    """Every contender as a function taking one training step; each tinygrad_rnn one has
+    `.grads()`, its last step's gradients in the baseline's names (for the test that checks all
+    compute the same), and the hand-written one `.grads()` too."""
     rng = np.random.default_rng(1)
     ids = rng.integers(0, V, (B, T))
     targets = rng.integers(0, V, (B, T))
     h0 = np.zeros((B, H), dtype=dtype)
 
     hand = handwritten.init_params(V, H, dtype)
+    hand_grads = {}
 
     def run_handwritten():
         _, grads, _ = handwritten.loss_and_grads(hand, ids, targets, h0)
-        handwritten.sgd_step(hand, grads, LR)
+        hand_grads.update(grads)
+        handwritten.sgd_step(hand, grads, lr)
+    run_handwritten.grads = lambda: hand_grads
 
     floor = handwritten.init_params(V, H, dtype)
 
     def run_floor():
         handwritten.gemm_floor_step(floor, B, T)
 
+    contenders = {"handwritten": run_handwritten, "gemm_floor": run_floor}
+    for name, compiled in (("model", False), ("model_jit", True)):
+        contenders[name] = _model_contender(B, T, H, dtype, ids, targets, lr, compiled)
+    for name, compiled in (("engine", False), ("engine_jit", True)):
+        contenders[name] = _engine_contender(B, T, H, dtype, ids, targets, lr, compiled)
+    contenders.update(torch_contenders.make_contenders(handwritten.init_params(V, H, dtype), ids,
+                                                       targets, lr, threads))
+    return contenders
+
+
+def _model_contender(B, T, H, dtype, ids, targets, lr, compiled):
+    """CharRNN + cross_entropy + backward() + optim.SGD; under jit, the part up to backward()."""
     model = CharRNN(V, H, embedding_size=None, dtype=dtype)
     model_params_from(handwritten.init_params(V, H, dtype), model)
-    opt = optim.SGD(model.parameters(), lr=LR)
+    opt = optim.SGD(model.parameters(), lr=lr)
+
+    def forward_backward(ids, targets):
+        logits, _ = model(ids)
+        cross_entropy(logits, targets).backward()
+    step = jit(forward_backward) if compiled else forward_backward
 
     def run_model():
-        logits, _ = model(ids)
-        loss = cross_entropy(logits, targets)
         opt.zero_grad()
-        loss.backward()
+        step(ids, targets)
         opt.step()
+    names = {"rnn.layers.0.weight_xh": "Wxh", "rnn.layers.0.weight_hh": "Whh",
+             "rnn.layers.0.bias": "bh", "head.weight": "Why", "head.bias": "by"}
+    run_model.grads = lambda: {names[k]: p.grad for k, p in model.named_parameters()}
+    return run_model
 
-    ep = {k: Tensor(v, requires_grad=True) for k, v in handwritten.init_params(V, H, dtype).items()}
-    eopt = optim.SGD(list(ep.values()), lr=LR)
+
+def _engine_contender(B, T, H, dtype, ids, targets, lr, compiled):
+    """A user's own RNN in plain Tensor ops, step by step; under jit, the part up to backward()."""
+    init = handwritten.init_params(V, H, dtype)
+    ep = {k: Tensor(v, requires_grad=True) for k, v in init.items()}
+    eopt = optim.SGD(list(ep.values()), lr=lr)
     rows = np.arange(B)
 
-    def run_engine():
+    def forward_backward(ids, targets, h0):
         h = Tensor(h0)
         loss = 0
         for t in range(T):
@@ -95,14 +127,39 @@ def make_contenders(B, T, H, dtype, threads=1):
             logp = (h @ ep["Why"] + ep["by"]).log_softmax(axis=-1)
             loss = loss - logp[rows, targets[:, t]].sum()
         loss = loss * (1.0 / (B * T))
-        eopt.zero_grad()
         loss.backward()
-        eopt.step()
+    step = jit(forward_backward) if compiled else forward_backward
+    h0 = np.zeros((B, H), dtype=dtype)
 
-    contenders = {"handwritten": run_handwritten, "gemm_floor": run_floor,
-                  "model": run_model, "engine": run_engine}
-    contenders.update(torch_contenders.make_contenders(handwritten.init_params(V, H, dtype), ids,
-                                                       targets, LR, threads))
+    def run_engine():
+        eopt.zero_grad()
+        step(ids, targets, h0)
+        eopt.step()
+    run_engine.grads = lambda: {k: p.grad for k, p in ep.items()}
+    return run_engine
+
+
+def cell_contenders(B, T, H, dtype, lr=LR):
+    """CharRNN with an LSTM and a GRU (one-hot inputs), one SGD step, eager and jitted."""
+    rng = np.random.default_rng(1)
+    ids, targets = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
+    contenders = {}
+    for cell in ("lstm", "gru"):
+        for compiled in (False, True):
+            model = CharRNN(V, H, cell=cell, embedding_size=None, dtype=dtype,
+                            rng=np.random.default_rng(0))
+            opt = optim.SGD(model.parameters(), lr=lr)
+
+            def forward_backward(ids, targets, model=model):
+                logits, _ = model(ids)
+                cross_entropy(logits, targets).backward()
+            step = jit(forward_backward) if compiled else forward_backward
+
+            def run(step=step, opt=opt):
+                opt.zero_grad()
+                step(ids, targets)
+                opt.step()
+            contenders[cell + ("_jit" if compiled else "")] = run
     return contenders
 
 
@@ -138,7 +195,8 @@ def min_char_rnn_contenders(seq_len=25, hidden=100):
 
     def document():
         p = pos[0] = (pos[0] + seq_len) % (len(text) - seq_len - 1)
-        problem = {"inputs": list(text[p:p + seq_len]), "targets": list(text[p + 1:p + seq_len + 1]),
+        problem = {"inputs": list(text[p:p + seq_len]),
+                   "targets": list(text[p + 1:p + seq_len + 1]),
                    "hprev": np.zeros((hidden, 1))}
         grads = min_char_rnn.backward_as_written(params, problem)
         min_char_rnn.update_as_written(params, grads, state)
@@ -174,6 +232,8 @@ def main(argv=None):
     ap.add_argument("--threads", default="1", help="BLAS threads for every contender (default 1)")
     ap.add_argument("--configs", default="S,M,L")
     ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--no-cells", dest="cells", action="store_false",
+                    help="skip the LSTM and GRU table")
     args = ap.parse_args(argv)
 
     torch_version = torch_contenders.version()
@@ -186,10 +246,14 @@ def main(argv=None):
           f"{'freed memory kept (mallopt)' if kept else 'default malloc'}, "
           + (f"PyTorch {torch_version}" if torch_version else "PyTorch not installed"))
     torch_cols = ("torch_eager", "torch_rnn") if torch_version else ()
-    print("| config | dtype | handwritten ms | gemm_floor ms | model ms | engine ms "
-          "| model/hand | model/floor | engine/hand | "
-          + "".join(f"{c}/hand | " for c in torch_cols) + "model mem/hand mem |")
-    print("|---" * (10 + len(torch_cols)) + "|")
+    ratios = {"model": "model", "model_jit": "jitted model path", "engine": "engine",
+              "engine_jit": "jitted plain-op loop", **{c: c for c in torch_cols}}
+    print("| config | dtype | handwritten ms | gemm_floor ms | model ms | jitted model ms "
+          "| engine ms | jitted plain-op ms | model/floor | "
+          + "".join(f"{label}/hand | " for label in ratios.values())
+          + "model mem/hand mem | jitted model mem/hand mem |")
+    print("|---" * (11 + len(ratios)) + "|")
+    cells = []
     for name in args.configs.split(","):
         B, T, H = CONFIGS[name]
         for dtype_name in args.dtypes.split(","):
@@ -201,13 +265,30 @@ def main(argv=None):
             gc.freeze()
             steps = {"S": 200, "M": 30, "L": 10}[name] // (4 if args.quick else 1)
             ms = {k: v * 1e3 for k, v in time_interleaved(contenders, steps, warmup=3).items()}
-            mem = {k: peak_memory(contenders[k]) for k in ("handwritten", "model")}
-            print(f"| {name} (B={B},T={T},H={H}) | {dtype_name} | {ms['handwritten']:.2f} | "
-                  f"{ms['gemm_floor']:.2f} | {ms['model']:.2f} | {ms['engine']:.2f} | "
-                  f"{ms['model'] / ms['handwritten']:.2f}x | {ms['model'] / ms['gemm_floor']:.2f}x | "
-                  f"{ms['engine'] / ms['handwritten']:.2f}x | "
-                  + "".join(f"{ms[c] / ms['handwritten']:.2f}x | " for c in torch_cols)
-                  + f"{mem['model'] / mem['handwritten']:.2f}x |", flush=True)
+            mem = {k: peak_memory(contenders[k]) for k in ("handwritten", "model", "model_jit")}
+            hand = ms["handwritten"]
+            print(f"| {name} (B={B},T={T},H={H}) | {dtype_name} | "
+                  + "".join(f"{ms[k]:.2f} | " for k in ("handwritten", "gemm_floor", "model",
+                                                         "model_jit", "engine", "engine_jit"))
+                  + f"{ms['model'] / ms['gemm_floor']:.2f}x | "
+                  + "".join(f"{ms[k] / hand:.2f}x | " for k in ratios)
+                  + f"{mem['model'] / mem['handwritten']:.2f}x | "
+                  f"{mem['model_jit'] / mem['handwritten']:.2f}x |", flush=True)
+            if args.cells:
+                gated = cell_contenders(B, T, H, dtype)
+                gc.freeze()
+                ms = time_interleaved(gated, steps, warmup=3)
+                cells.append((name, B, T, H, dtype_name, {k: v * 1e3 for k, v in ms.items()}))
+
+    if cells:
+        print("\nCharRNN with gated cells (one-hot inputs, one SGD step), eager and jitted:\n")
+        print("| config | dtype | LSTM ms | jitted LSTM ms | jitted/eager | GRU ms | jitted GRU ms "
+              "| jitted/eager |")
+        print("|---" * 8 + "|")
+        for name, B, T, H, dtype_name, ms in cells:
+            print(f"| {name} (B={B},T={T},H={H}) | {dtype_name} | "
+                  + "".join(f"{ms[c]:.2f} | {ms[c + '_jit']:.2f} | {ms[c + '_jit'] / ms[c]:.2f}x | "
+                            for c in ("lstm", "gru")).rstrip(), flush=True)
 
     secs = time_interleaved(min_char_rnn_contenders(), steps=50 if args.quick else 300, warmup=5)
     doc, ours = 25 / secs["document"], 25 / secs["project"]

@@ -9,7 +9,8 @@ import pytest
 from tinygrad_rnn import Tensor, check_gradients
 from tinygrad_rnn.nn import CharRNN, cross_entropy
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import handwritten  # noqa: E402
 import run  # noqa: E402
 import torch_contenders  # noqa: E402
@@ -32,13 +33,32 @@ def test_handwritten_bptt_equals_autograd():
 
     report = check_gradients(loss_fn, p, grads, rtol=1e-10)
     assert report.ok, str(report)
-    np.testing.assert_allclose(loss, loss_fn({k: Tensor(v) for k, v in p.items()}).item(), rtol=1e-12)
+    value = loss_fn({k: Tensor(v) for k, v in p.items()}).item()
+    np.testing.assert_allclose(loss, value, rtol=1e-12)
 
 
-def test_every_contender_runs_and_the_model_learns():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_every_tinygrad_contender_computes_the_handwritten_gradient(dtype):
+    """Each contender's step, traced and replayed too (the jitted ones), takes the gradient the
+    hand-written BPTT takes; with lr=0 the weights stay put, so every call computes the same."""
+    contenders = run.make_contenders(3, 6, 8, dtype, lr=0.0)
+    contenders["handwritten"]()
+    expected = contenders["handwritten"].grads()
+    tol = 1e-10 if dtype == np.float64 else 2e-4
+    for name in ("model", "model_jit", "engine", "engine_jit"):
+        for _ in range(3):
+            contenders[name]()
+            for key, g in contenders[name].grads().items():
+                np.testing.assert_allclose(g, expected[key], rtol=tol, atol=tol * 1e-2,
+                                           err_msg=f"{name}: {key}")
+
+
+def test_the_floor_and_the_other_tables_run():
     contenders = run.make_contenders(2, 5, 8, np.float32)
-    for name in ("handwritten", "gemm_floor", "model", "engine"):
-        contenders[name]()
+    contenders["gemm_floor"]()
+    for step in run.cell_contenders(2, 5, 8, np.float32).values():
+        step()
+        step()
     project = run.min_char_rnn_contenders(seq_len=5, hidden=8)
     project["document"]()
     project["project"]()
