@@ -17,8 +17,10 @@ from .recurrent import GRU, LSTM, RNN
 from .sampling import generate
 
 STACKS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
-# the input vector's size by default; chosen by measurement (benchmarks/quality.py)
-DEFAULT_EMBEDDING_SIZE = 64
+# The input vector's size by default, measured with benchmarks/quality.py (H=256, B=32, T=64,
+# Adam 2e-3, 2000 steps, validation nats/char, RNN cell): one-hot 1.806, E=32 1.681, 64 1.668,
+# 128 1.662, 256 1.658. 128 takes most of the gain at half the input GEMM of 256.
+DEFAULT_EMBEDDING_SIZE = 128
 # what a configuration without these keys means: release 0.1.0 knew only this architecture
 RELEASE_0_1_DEFAULTS = {"cell": "rnn", "embedding_size": None}
 
