@@ -66,7 +66,7 @@ def number(minimum, strict):
 
 TRAIN_OPTIONS = ("cell", "embedding_size", "hidden_size", "num_layers", "batch_size", "seq_len",
                  "steps", "time_budget", "lr", "lr_schedule", "optim", "clip", "eval_every", "seed",
-                 "dtype", "resume")
+                 "dtype", "resume", "jit")
 
 
 def _add_train(commands):
@@ -116,6 +116,9 @@ def _add_train(commands):
     t.add_argument("--seed", type=non_negative_int, metavar="N",
                    help=f"seeds the initial weights and the samples (default: {default.seed})")
     t.add_argument("--dtype", choices=list(DTYPES), help=f"(default: {default.dtype})")
+    t.add_argument("--no-jit", dest="jit", action="store_false",
+                   help="run every step eagerly instead of replaying a traced one (the same "
+                        "losses, slower)")
 
 
 def _run_train(args):
@@ -221,9 +224,51 @@ def _run_plot(args):
     return 0
 
 
+# --- export, import -------------------------------------------------------------------------------
+
+def _add_export(commands):
+    e = commands.add_parser("export", help="write a checkpoint's model as safetensors for PyTorch",
+                            description="Write the model of CHECKPOINT in PyTorch's names and "
+                                        "shapes (Embedding -> RNN | LSTM | GRU -> Linear), its "
+                                        "characters and architecture in the file's metadata. "
+                                        "Needs the safetensors extra.")
+    e.add_argument("checkpoint", metavar="CHECKPOINT")
+    e.add_argument("out", metavar="OUT.safetensors")
+
+
+def _run_export(args):
+    from .charrnn.checkpoint import load_model
+    from .export import save_safetensors
+
+    save_safetensors(load_model(args.checkpoint), args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _add_import(commands):
+    i = commands.add_parser("import", help="turn a safetensors file in PyTorch's names into a "
+                                           "checkpoint to sample", description="Read a file "
+                            "written by export (or by PyTorch with the same metadata) and write "
+                            "its model as a checkpoint that sample reads. Needs the safetensors "
+                            "extra.")
+    i.add_argument("source", metavar="IN.safetensors")
+    i.add_argument("out", metavar="OUT.npz")
+
+
+def _run_import(args):
+    from .charrnn import checkpoint
+    from .export import load_safetensors
+
+    model, chars = load_safetensors(args.source)
+    checkpoint.save(args.out, checkpoint.Checkpoint(model.config(), chars, model.state_dict()))
+    print(f"wrote {args.out}")
+    return 0
+
+
 # name -> (add its subparser to the subparsers action, run it on the parsed arguments)
 COMMANDS = {"train": (_add_train, _run_train), "sample": (_add_sample, _run_sample),
-            "audit": (_add_audit, _run_audit), "plot": (_add_plot, _run_plot)}
+            "audit": (_add_audit, _run_audit), "plot": (_add_plot, _run_plot),
+            "export": (_add_export, _run_export), "import": (_add_import, _run_import)}
 
 
 def parser():
