@@ -1,0 +1,23 @@
+"""benchmarks/quality.py runs its recipe in both frameworks and both learn from it."""
+import math
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+import quality  # noqa: E402
+
+
+def test_the_recipe_trains_in_both_frameworks(capsys):
+    pytest.importorskip("torch")
+    quality.main(["--cell", "lstm", "--embedding-size", "8", "none", "--hidden-size", "16",
+                  "--batch-size", "8", "--seq-len", "16", "--lr", "1e-2", "--steps", "40"])
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| tinygrad_rnn") or line.startswith("| torch")]
+    got = {(name.strip(), E.strip()): float(val) for name, _, E, _, val, _ in rows}
+    assert set(got) == {("tinygrad_rnn", "8"), ("torch", "8"), ("tinygrad_rnn", "None")}
+    for val in got.values():  # 40 steps: well below the uniform guess, ln 65 = 4.17
+        assert val < math.log(65) - 0.5
+    assert abs(got["tinygrad_rnn", "8"] - got["torch", "8"]) < 0.3
