@@ -67,11 +67,12 @@ def crash_in_step(monkeypatch, at):
     monkeypatch.setattr(Adam, "step", step)
 
 
+@pytest.mark.parametrize("jit", [True, False])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_crash_and_resume_is_the_uninterrupted_run(corpus, tmp_path, monkeypatch, cell):
+def test_crash_and_resume_is_the_uninterrupted_run(corpus, tmp_path, monkeypatch, cell, jit):
     """The carried state (h and c for the LSTM) is saved with each checkpoint and restored, so
     a run that crashed and was resumed ends with the same weights and state as one that didn't."""
-    run = dict(SMALL, cell=cell, embedding_size=8, lr_schedule="wsd")
+    run = dict(SMALL, cell=cell, embedding_size=8, lr_schedule="wsd", jit=jit)
     straight, _ = train(corpus, tmp_path / "straight.npz", steps=50, **run)
     crash_in_step(monkeypatch, at=27)  # saved at step 20, crashes in step 27
     out = tmp_path / "crashed.npz"

@@ -55,10 +55,19 @@ def test_same_seed_same_losses_bit_for_bit(corpus):
     assert losses(3) != losses(4)
 
 
-def test_resume_continues_exactly(corpus, tmp_path):
+def test_the_jitted_step_gives_the_eager_losses_bit_for_bit(corpus):
+    def losses(jit):
+        _, history = train(corpus, steps=25, **dict(SMALL, eval_every=5, jit=jit))
+        return [(e["train_loss"], e["val_loss"]) for e in history]
+
+    assert losses(jit=True) == losses(jit=False)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_resume_continues_exactly(corpus, tmp_path, jit):
     # The first call ends normally, so the second starts a schedule of its own: only with the
     # constant schedule is that the same as one run (an interrupted run: the test below).
-    constant = dict(SMALL, lr_schedule="constant")
+    constant = dict(SMALL, lr_schedule="constant", jit=jit)
     straight, _ = train(corpus, tmp_path / "straight.npz", steps=60, **constant)
     train(corpus, tmp_path / "half.npz", steps=30, **constant)
     resumed, history = train(corpus, tmp_path / "resumed.npz", steps=30,
@@ -101,9 +110,10 @@ def test_the_optimizer_steps_with_the_scheduled_lr(corpus, monkeypatch, schedule
         assert lrs[:15] == [SMALL["lr"]] * 15 and lrs[17] == pytest.approx(SMALL["lr"] / 2)
 
 
+@pytest.mark.parametrize("jit", [True, False])
 def test_an_interrupted_run_resumed_continues_its_schedule_exactly(corpus, tmp_path,
-                                                                   monkeypatch):
-    wsd = dict(SMALL, lr_schedule="wsd", eval_every=10)
+                                                                   monkeypatch, jit):
+    wsd = dict(SMALL, lr_schedule="wsd", eval_every=10, jit=jit)
     lrs = record_lrs(monkeypatch, crash_at=60 + 35)
     straight, _ = train(corpus, tmp_path / "straight.npz", steps=60, **wsd)
     straight_lrs = lrs[:]

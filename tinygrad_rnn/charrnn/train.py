@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from .. import allocator
+from ..jit import jit as traced
 from ..nn import CharRNN, clip_grad_norm_, cross_entropy
 from ..optim import scheduled_lr
 from . import carry
@@ -41,7 +42,7 @@ class TrainingDiverged(RuntimeError):
 def train(data=None, out=None, *, cell=None, embedding_size=None, hidden_size=None,
           num_layers=None, batch_size=None, seq_len=None, steps=10_000, time_budget=300.0,
           lr=None, lr_schedule=None, optim=None, clip=None, eval_every=None, seed=None,
-          dtype=None, resume=None, verbose=True, keep_freed_memory=False):
+          dtype=None, resume=None, verbose=True, keep_freed_memory=False, jit=True):
     """Train a CharRNN on a text file; return `(model, history)`.
 
     data:        path of a UTF-8 text file; None for the packaged tinyshakespeare
@@ -60,6 +61,9 @@ def train(data=None, out=None, *, cell=None, embedding_size=None, hidden_size=No
     keep_freed_memory: let glibc's malloc keep freed memory in the process for the next step
                  (allocator.keep_freed_memory: ~10 % faster steps); this changes the process's
                  malloc settings for the rest of its life, so it is off unless asked for
+    jit:         run each step's forward and backward through `tinygrad_rnn.jit`: traced once
+                 (per starting state: zeros, or carried), then replayed; the same losses bit
+                 for bit, faster
 
     Settings left as None take the checkpoint's value when resuming, else TrainSettings'
     defaults. `history` is a list of {"step", "train_loss", "val_loss", "seconds"}, one per
@@ -93,6 +97,7 @@ def train(data=None, out=None, *, cell=None, embedding_size=None, hidden_size=No
     saved, run = load_resumable(resume) if resume is not None else (None, RunState())
     settings = TrainSettings.resolve(given, saved and saved.training["settings"], resume)
     trainer = _Trainer(settings, data, out, saved, resume)
+    trainer.use_jit = jit
     if keep_freed_memory:
         allocator.keep_freed_memory()  # each step reuses the last one's memory (allocator.py)
     trainer.start(run, saved, resume)
@@ -112,17 +117,27 @@ def train(data=None, out=None, *, cell=None, embedding_size=None, hidden_size=No
     return trainer.model, run.history
 
 
-def train_step(model, optimizer, inputs, targets, state, clip):
+def train_step(model, optimizer, inputs, targets, state, clip, forward_backward=None):
     """One step of truncated BPTT on a chunk, from the carried `state` (None: zeros); returns
-    (the loss, a float; the final state, detached)."""
-    logits, state = model(inputs, state)
-    loss = cross_entropy(logits, targets)
+    (the loss, a float; the final state, detached). `forward_backward` is
+    `forward_backward_of(model)` (the default), or that under `jit`."""
     optimizer.zero_grad()
-    loss.backward()
+    loss, state = (forward_backward or forward_backward_of(model))(inputs, targets, state)
     if clip:
         clip_grad_norm_(model.parameters(), clip)
     optimizer.step()
-    return loss.item(), carry.detach(state)
+    return loss, state
+
+
+def forward_backward_of(model):
+    """The part of a step made of ops, which `jit` can trace (the optimizer stays outside): the
+    loss, its backward, and the final state detached."""
+    def step(inputs, targets, state):
+        logits, state = model(inputs, state)
+        loss = cross_entropy(logits, targets)
+        loss.backward()
+        return loss.item(), carry.detach(state)
+    return step
 
 
 class _Trainer:
@@ -143,6 +158,7 @@ class _Trainer:
         self.last_saved = None  # the step of the last checkpoint this call wrote
         self.console = None
         self.steps_done, self.step_seconds, self.eval_seconds, self.speed = 0, 0.0, 0.0, 0.0
+        self.use_jit = True
 
     def start(self, run, saved, source):
         """Build the model and the optimizer; from the checkpoint `saved`, if any, as it was."""
@@ -152,6 +168,9 @@ class _Trainer:
                                          rng=self.rng)
         self.model.vocab = self.dataset.vocab
         self.optimizer = OPTIMIZERS[settings.optim](self.model.parameters(), lr=settings.lr)
+        self.forward_backward = forward_backward_of(self.model)
+        if self.use_jit:
+            self.forward_backward = traced(self.forward_backward)
         self.run = run
         if saved is not None:
             restore(saved, run, source, self.model, self.optimizer, self.rng, settings)
@@ -187,7 +206,7 @@ class _Trainer:
             group["lr"] = scheduled_lr(settings.lr_schedule, settings.lr, progress)
         inputs, targets = self.batches[run.chunk]
         loss, run.state = train_step(self.model, self.optimizer, inputs, targets, run.state,
-                                     settings.clip)
+                                     settings.clip, self.forward_backward)
         self.stop_if(non_finite(loss, self.model), run.step + 1)
 
         run.step += 1
