@@ -212,15 +212,6 @@ def test_table_rows_read_at_many_steps():
     assert gradcheck(unrolled, [Tensor(rand(3, 4, seed=3), requires_grad=True)])
 
 
-def test_weight_gradient_terms_of_mixed_rank():
-    """One weight used by a 3-D and a 2-D input: its deferred terms have rows of both ranks."""
-    from tinygrad_rnn import gradcheck
-
-    x3, x2 = Tensor(rand(2, 3, 4, seed=4)), Tensor(rand(5, 4, seed=5))
-    w = Tensor(rand(4, 2, seed=6), requires_grad=True)
-    assert gradcheck(lambda w: (x3 @ w).sum() + (x2 @ w * x2[:, :2]).sum(), [w])
-
-
 def test_a_forward_value_error_names_the_op_and_keeps_the_original_as_cause():
     class Broken(Function):
         @staticmethod
