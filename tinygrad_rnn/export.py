@@ -54,7 +54,7 @@ def to_torch(model):
     The arrays are new, C-contiguous, in `model`'s dtype, in the order PyTorch lists them.
     """
     params = model.state_dict()
-    V, H = model.vocab_size, model.hidden_size
+    V = model.vocab_size
     dtype = params["head.weight"].dtype
     out = {"embedding.weight": params.pop("embedding.weight", None)}
     if out["embedding.weight"] is None:  # the documents' form: one-hot input
@@ -75,7 +75,7 @@ def to_torch(model):
     out["head.bias"] = params.pop("head.bias")
     if params:  # a parameter with no place in the PyTorch model would be silently dropped
         raise ExportError(f"to_torch: no PyTorch name for parameter {sorted(params)[0]!r} "
-                          f"of this {type(model).__name__} (hidden size {H})")
+                          f"of this {type(model).__name__}")
     return {name: np.ascontiguousarray(value) for name, value in out.items()}
 
 
@@ -87,7 +87,8 @@ def from_torch(state_dict, vocab, *, cell=None):
     is read from the names and shapes: num_layers from the layers present, V and E from
     embedding.weight, H from weight_hh_l0 (gH, H), the cell from g. `cell`, when given, must
     agree. `vocab` (anything with `.chars`, or None) becomes `model.vocab`; it must have V
-    characters. Missing or unexpected keys, a wrong shape or dtype raise ExportError naming the key.
+    characters. Missing or unexpected keys, a wrong shape or dtype, NaN or Inf values raise
+    ExportError naming the key.
     """
     arrays = {name: _as_array(value) for name, value in state_dict.items()}
     return _build(arrays, vocab, cell, "from_torch")
@@ -129,6 +130,9 @@ def _build(arrays, vocab, cell, where):
         if arrays[name].shape != want:
             raise ExportError(f"{where}: {name!r} has shape {arrays[name].shape}, expected "
                               f"{want} for a {layers}-layer {found} with V={V}, E={E}, H={H}")
+    for name in expected:  # a checkpoint refuses them: say so before one is written
+        if not np.isfinite(arrays[name]).all():
+            raise ExportError(f"{where}: {name!r} holds NaN or Inf values")
     if vocab is not None and len(vocab.chars) != V:
         raise ExportError(f"{where}: the vocabulary has {len(vocab.chars)} characters, "
                           f"'embedding.weight' has {V} rows")

@@ -2,7 +2,6 @@
 error naming the file for every file that can't be used."""
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -148,16 +147,3 @@ def test_arrays_that_dont_fit_are_named_with_the_file(tmp_path):
     load_error(write(tmp_path, to_torch(model), gru), "should be 'gru', but the arrays are "
                                                       "shaped for a 'lstm'")
 
-
-def test_without_safetensors_the_error_names_the_extra(tmp_path, monkeypatch):
-    _, path = saved(tmp_path)
-    monkeypatch.setitem(sys.modules, "safetensors", None)  # import safetensors now fails
-    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
-    model = model_of("rnn")
-    model.vocab = Chars(CHARS)
-    extra = 'pip install "tinygrad-rnn\\[safetensors\\]"'
-    with pytest.raises(ExportError, match=extra):
-        save_safetensors(model, tmp_path / "new.safetensors")
-    with pytest.raises(ExportError, match=extra):
-        load_safetensors(path)
-    assert sorted(os.listdir(tmp_path)) == ["m.safetensors"]

@@ -1,9 +1,12 @@
 """to_torch and from_torch without PyTorch: PyTorch's names and shapes, the identity on the model's
 function, and a one-line error naming the key for every state_dict that doesn't fit."""
+import sys
+
 import numpy as np
 import pytest
 
-from tinygrad_rnn.export import ExportError, from_torch, to_torch
+from tinygrad_rnn.export import (ExportError, from_torch, load_safetensors, save_safetensors,
+                                 to_torch)
 from tinygrad_rnn.nn import CharRNN
 
 V, E, H = 7, 4, 5
@@ -169,6 +172,26 @@ def test_a_wrong_dtype_is_named():
     one_line_error(half, "'embedding.weight' is float16; expected float32 or float64")
 
 
+def test_nan_or_inf_values_are_named():
+    state = exported_rnn()
+    state["rnn.weight_hh_l1"][2, 3] = np.nan
+    one_line_error(state, "'rnn.weight_hh_l1' holds NaN or Inf")
+    one_line_error(exported_rnn(head__bias=np.full(V, np.inf)), "'head.bias' holds NaN or Inf")
+
+
 def test_a_vocabulary_of_the_wrong_size_is_refused():
     one_line_error(exported_rnn(), f"3 characters, 'embedding.weight' has {V} rows",
                    vocab=Chars("abc"))
+
+
+def test_without_safetensors_the_files_name_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "safetensors", None)  # import safetensors now fails
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
+    model = model_of("rnn")
+    model.vocab = Chars("abcdefg")
+    extra = 'safetensors package: pip install "tinygrad-rnn\\[safetensors\\]"'
+    with pytest.raises(ExportError, match=extra):
+        save_safetensors(model, tmp_path / "m.safetensors")
+    with pytest.raises(ExportError, match=extra):
+        load_safetensors(tmp_path / "m.safetensors")
+    assert not list(tmp_path.iterdir())

@@ -6,6 +6,7 @@ import pytest
 
 from tinygrad_rnn.export import from_torch, to_torch
 from tinygrad_rnn.nn import CharRNN
+from tinygrad_rnn.nn.functional import cross_entropy
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402  (after the skip)
@@ -90,3 +91,39 @@ def test_a_pytorch_initialised_model_comes_back_with_its_logits(cell, layers, dt
     assert model.config() == {"vocab_size": V, "hidden_size": H, "num_layers": layers,
                               "cell": cell, "embedding_size": E, "dtype": np.dtype(dtype).name}
     assert_same_function(ours_over_two_chunks(model), torch_over_two_chunks(module), dtype)
+
+
+@pytest.mark.parametrize("embedding_size", [E, None], ids=["embedding", "one-hot"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_training_goes_on_the_same_in_pytorch(cell, embedding_size):
+    """The loss's gradient in PyTorch, mapped back by the export's rules, is this package's
+    (float64): a step there is the step here."""
+    model = CharRNN(V, H, 2, cell=cell, embedding_size=embedding_size, dtype=np.float64,
+                    rng=np.random.default_rng(3))
+    module = TorchCharRNN(V, H, 2, cell, embedding_size or V).double()
+    module.load_state_dict({name: torch.from_numpy(value)
+                            for name, value in to_torch(model).items()}, strict=True)
+    ids = np.random.default_rng(4).integers(0, V, size=(B, 9))
+    logits, _ = model(ids[:, :-1])
+    cross_entropy(logits, ids[:, 1:]).backward()
+    torch_logits, _ = module(torch.from_numpy(ids[:, :-1]))
+    nn.functional.cross_entropy(torch_logits.reshape(-1, V),
+                                torch.from_numpy(ids[:, 1:]).reshape(-1)).backward()
+    grad = {name: p.grad.numpy() for name, p in module.named_parameters()}
+    ours = {name: p.grad for name, p in model.named_parameters()}
+    expected = {"head.weight": grad["head.weight"].T, "head.bias": grad["head.bias"]}
+    if embedding_size is not None:
+        expected["embedding.weight"] = grad["embedding.weight"]
+    for k in range(2):
+        layer = f"rnn.layers.{k}."
+        expected[layer + "weight_hh"] = grad[f"rnn.weight_hh_l{k}"].T
+        # one-hot input: PyTorch's identity embedding passes the same gradient to weight_ih_l0
+        expected[layer + "weight_xh"] = grad[f"rnn.weight_ih_l{k}"].T
+        if cell == "gru":
+            expected[layer + "bias_xh"] = grad[f"rnn.bias_ih_l{k}"]
+            expected[layer + "bias_hh"] = grad[f"rnn.bias_hh_l{k}"]
+        else:  # one bias, their sum: its gradient is that of either
+            expected[layer + "bias"] = grad[f"rnn.bias_ih_l{k}"]
+    assert sorted(expected) == sorted(ours)
+    for name, value in expected.items():
+        np.testing.assert_allclose(ours[name], value, rtol=1e-10, atol=1e-12, err_msg=name)
