@@ -32,7 +32,8 @@ from tinygrad_rnn import optim  # noqa: E402
 from tinygrad_rnn.charrnn.data import CharDataset, load_text  # noqa: E402
 from tinygrad_rnn.nn import CharRNN  # noqa: E402
 from tinygrad_rnn.charrnn.evaluate import evaluate  # noqa: E402
-from tinygrad_rnn.charrnn.train import train_step  # noqa: E402
+from tinygrad_rnn import jit  # noqa: E402
+from tinygrad_rnn.charrnn.train import forward_backward_of, train_step  # noqa: E402
 from tinygrad_rnn.nn.sampling import generate  # noqa: E402
 
 try:
@@ -58,6 +59,8 @@ def main(argv=None):
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--seq-len", type=int, default=64)
     ap.add_argument("--eval-every", type=int, default=500)
+    ap.add_argument("--no-jit", dest="jit", action="store_false",
+                    help="eager steps instead of train's default, a jitted forward and backward")
     args = ap.parse_args(argv)
 
     dataset = CharDataset(load_text())
@@ -66,6 +69,9 @@ def main(argv=None):
     model.vocab = dataset.vocab
     optimizer = optim.Adam(model.parameters(), lr=2e-3)
     out = os.path.join(tempfile.mkdtemp(), "memory.npz")
+    forward_backward = forward_backward_of(model)
+    if args.jit:
+        forward_backward = jit(forward_backward)
 
     def evaluate_and_save():
         evaluate(model, dataset)
@@ -73,14 +79,16 @@ def main(argv=None):
         ckpt.save(out, ckpt.Checkpoint(model.config(), model.vocab.chars,
                                        model.state_dict(), optimizer.state_dict()))
 
-    print(f"CharRNN H={args.hidden_size}, batch {args.batch_size} x {args.seq_len}, Adam; "
+    print(f"CharRNN H={args.hidden_size}, batch {args.batch_size} x {args.seq_len}, Adam, "
+          f"{'jitted' if args.jit else 'eager'} steps; "
           f"{args.steps} steps, evaluation + sample + save every {args.eval_every}")
     print(f"{'step':>6} {'traced MB':>10} {'traced peak MB':>15} {'maxrss MB':>10} {'s':>6}")
     h, start = None, time.perf_counter()
     for step in range(1, args.steps + 1):
         chunk = (step - 1) % len(batches)
         inputs, targets = batches[chunk]
-        _, h = train_step(model, optimizer, inputs, targets, None if chunk == 0 else h, 5.0)
+        _, h = train_step(model, optimizer, inputs, targets, None if chunk == 0 else h, 5.0,
+                          forward_backward)
         if step % args.eval_every == 0:
             evaluate_and_save()
         if step == args.eval_every:  # the baseline: everything has been allocated once
