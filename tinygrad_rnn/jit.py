@@ -53,8 +53,10 @@ Detected while tracing, and then run eagerly for that structure of arguments wit
 `retain_graph=True`, `retain_grad()` or a hook on a non-leaf, a backward reaching ops made
 outside fn, ops run inside a backward, an argument that is a non-leaf requiring grad or has
 hooks, a leaf requiring grad made inside fn over traced data, a returned number or array the trace
-cannot rebuild. Under `detect_anomaly()`, and inside another jitted function's trace, fn runs
-eagerly.
+cannot rebuild, a returned tensor that requires grad when fn calls no backward. Under
+`detect_anomaly()`, and inside another jitted function's trace, fn runs eagerly. Hooks on
+parameters run at every replay, as in eager. A parameter whose shape, dtype or requires_grad
+changed between calls is traced again. One thread at a time: a replay uses the trace's buffers.
 """
 import functools
 import warnings
