@@ -40,3 +40,14 @@ def test_example_runs(name, tmp_path):
     assert done.returncode == 0, done.stderr
     assert EXPECTED[name] in done.stdout
     assert not list(tmp_path.iterdir())  # nothing written to the working directory
+
+
+def test_example_06_draws_its_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "gradients.png"
+    env = dict(os.environ, PYTHONPATH=str(EXAMPLES.parent))
+    done = subprocess.run([sys.executable, str(EXAMPLES / "06_vanishing_gradients.py"), "--quick",
+                           "--plot", str(out)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes().startswith(b"\x89PNG")
