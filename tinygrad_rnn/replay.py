@@ -61,12 +61,18 @@ class Replay:
         self.leaves[:] = leaves
         ops = []
         try:
-            for step, frees, outs in self.steps:
-                step()
-                if record and outs is not None:
-                    ops.append((step.cls, tuple([vals[s] for s in outs])))
-                for s in frees:
-                    vals[s] = None
+            if record:
+                for step, frees, outs in self.steps:
+                    step()
+                    if outs is not None:
+                        ops.append((step.cls, tuple([vals[s] for s in outs])))
+                    for s in frees:
+                        vals[s] = None
+            else:
+                for step, frees, _ in self.steps:
+                    step()
+                    for s in frees:
+                        vals[s] = None
             outputs = build_outputs(self.spec, vals)
         finally:
             vals[:] = self.template  # nothing of this call stays alive in the trace
@@ -82,40 +88,66 @@ class Replay:
         vals, ctxs, forward, new = self.vals, self.ctxs, cls.forward, cls.__new__
         get = operator.itemgetter(*ins) if len(ins) > 1 else None
         first = ins[0] if ins else None
-        out = outs[0]
+        out, ndarray, asarray = outs[0], np.ndarray, np.asarray
 
-        def options_now():  # an option that is an earlier op's output, as an index tensor's data
-            return {**options, **{k: _bind(b, vals) for k, b in bound.items()}}
-
-        def step():
-            ctx = new(cls)
-            if node is not None:
-                ctx.needs_input_grad, ctx.parents = needs, parents
-                ctxs[node] = ctx
-            args = get(vals) if get else () if first is None else (vals[first],)
-            kw = options_now() if bound else options
-            y = forward(ctx, *args, **kw)
-            if multi:
-                for s, o in zip(outs, y):
-                    vals[s] = o if type(o) is np.ndarray else np.asarray(o)
+        if node is not None and not multi and not bound and get is not None:
+            # the common cases (a recorded node, one output), with the least Python per call
+            if options:
+                def step():
+                    ctx = new(cls)
+                    ctx.needs_input_grad = needs
+                    ctx.parents = parents
+                    ctxs[node] = ctx
+                    y = forward(ctx, *get(vals), **options)
+                    vals[out] = y if type(y) is ndarray else asarray(y)
             else:
-                vals[out] = y if type(y) is np.ndarray else np.asarray(y)
+                def step():
+                    ctx = new(cls)
+                    ctx.needs_input_grad = needs
+                    ctx.parents = parents
+                    ctxs[node] = ctx
+                    y = forward(ctx, *get(vals))
+                    vals[out] = y if type(y) is ndarray else asarray(y)
+        elif node is not None and not multi and not bound and first is not None:
+            def step():
+                ctx = new(cls)
+                ctx.needs_input_grad = needs
+                ctx.parents = parents
+                ctxs[node] = ctx
+                y = forward(ctx, vals[first], **options)
+                vals[out] = y if type(y) is ndarray else asarray(y)
+        else:
+            def options_now():  # an option that is an earlier op's output (an index's data)
+                return {**options, **{k: _bind(b, vals) for k, b in bound.items()}}
+
+            def step():
+                ctx = new(cls)
+                if node is not None:
+                    ctx.needs_input_grad, ctx.parents = needs, parents
+                    ctxs[node] = ctx
+                args = get(vals) if get else () if first is None else (vals[first],)
+                y = forward(ctx, *args, **(options_now() if bound else options))
+                if multi:
+                    for s, o in zip(outs, y):
+                        vals[s] = o if type(o) is ndarray else asarray(o)
+                else:
+                    vals[out] = y if type(y) is ndarray else asarray(y)
 
         step.cls = cls
         return step
 
     def _backward(self, node, cls, grad_slots, routes):
         vals, ctxs, own, backward = self.vals, self.ctxs, self.own, cls.backward
-        simple = all(type(s) is int for s in grad_slots)
+        single = grad_slots[0] if len(grad_slots) == 1 and type(grad_slots[0]) is int else None
 
         def step():
             ctx = ctxs[node]
             ctxs[node] = None
-            if simple:
-                grads = [vals[s] for s in grad_slots]
-            else:  # outputs nobody used get zeros, as in the walk
-                grads = [vals[s] if type(s) is int else np.zeros(*s) for s in grad_slots]
-            in_grads = backward(ctx, *grads)
+            if single is not None:
+                in_grads = backward(ctx, vals[single])
+            else:  # several outputs: those nobody used get zeros, as in the walk
+                in_grads = backward(ctx, *[vals[s] if type(s) is int else np.zeros(*s)
+                                           for s in grad_slots])
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
             for i, s, mode in routes:
@@ -126,10 +158,11 @@ class Replay:
                     vals[s] = _add(vals[s], g, own.get(s, False))
                     own[s] = True
                 else:
-                    if isinstance(g, Deferred):  # only a leaf collects terms
+                    if type(g) is not ndarray and isinstance(g, Deferred):  # a leaf's term
                         g = g.evaluate()
                     vals[s] = g if mode == FIRST else vals[s] + g  # mode ADD
 
+        ndarray = np.ndarray
         return step
 
     def _accumulate(self, order):
