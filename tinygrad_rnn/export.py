@@ -28,14 +28,13 @@ On disk (`save_safetensors`, `load_safetensors`) the arrays are those of `to_tor
 the vocabulary and the architecture (`CharRNN.config()`) travel in the file's metadata as JSON
 strings under "vocab" and "architecture". safetensors is an optional extra, imported only here.
 """
-import contextlib
 import json
 import os
 import re
-import tempfile
 
 import numpy as np
 
+from .files import write_atomically
 from .nn import CharRNN
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -201,24 +200,11 @@ def save_safetensors(model, path):
     metadata = {"vocab": json.dumps(model.vocab.chars),
                 "architecture": json.dumps(model.config())}
     data = safetensors_numpy.save(to_torch(model), metadata=metadata)
-    path = os.fspath(path)
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
-                                   prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        if isinstance(err, OSError):
-            raise ExportError(f"{path}: cannot write it ({err.strerror or err}); nothing was "
-                              "written") from None
-        raise
+        write_atomically(path, lambda f: f.write(data))
+    except OSError as err:
+        raise ExportError(f"{path}: cannot write it ({err.strerror or err}); nothing was "
+                          "written") from None
 
 
 def load_safetensors(path):

@@ -6,19 +6,17 @@ vocabulary, step, history, RNG state, the optimizer's numbers) is JSON, stored a
 of the array `meta`. Wherever an array sits in one of those nested structures, the JSON holds
 {"$array": NAME} and the array is stored under NAME, so the nested dicts come back as they went in.
 
-Writing is atomic: the file is written under a temporary name in the same directory, flushed to
-disk (fsync) and renamed over the target with `os.replace`, which either happens entirely or not
-at all. A crash or Ctrl-C at any moment leaves the previous checkpoint intact. A writer killed
-mid-save leaves its temporary file behind, hidden (".NAME.*.tmp"), never under the checkpoint's
-name; the next save to that path removes it.
+Writing is atomic (files.write_atomically): a crash or Ctrl-C at any moment leaves the previous
+checkpoint intact, and a writer killed mid-save leaves only a hidden temporary file
+(".NAME.*.tmp"), which the next save to that path removes.
 """
-import contextlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ..files import write_atomically
 
 from ..nn import CharRNN
 from ..nn.charrnn import complete_config
@@ -73,53 +71,11 @@ def save(path, checkpoint):
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
 
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    prefix = "." + os.path.basename(path) + "."
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        if isinstance(err, OSError):
-            raise CheckpointError(f"{path}: cannot write the checkpoint ({err.strerror or err}); "
-                                  "the previous one, if any, is left as it was") from None
-        raise
-    _fsync_folder(folder)
-    _remove_leftovers(folder, prefix)
-
-
-def _remove_leftovers(folder, prefix):
-    """Delete, as far as possible, the temporary files of earlier saves to this path that were
-    killed mid-write: `prefix` + mkstemp's random part (no dot) + ".tmp", so that the leftovers
-    of "m.npz.bak" (".m.npz.bak.XXXX.tmp") are not taken for those of "m.npz". This assumes one
-    process at a time saves to a path, as a training run does."""
-    with contextlib.suppress(OSError):
-        for name in os.listdir(folder):
-            if name.startswith(prefix) and name.endswith(".tmp") and \
-                    "." not in name[len(prefix):-len(".tmp")]:
-                os.unlink(os.path.join(folder, name))
-
-
-def _fsync_folder(folder):
-    """Make the rename itself durable (POSIX); a no-op where folders can't be opened (Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        write_atomically(path, lambda f: np.savez(f, **arrays))
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot write the checkpoint ({err.strerror or err}); "
+                              "the previous one, if any, is left as it was") from None
 
 
 def load(path):
