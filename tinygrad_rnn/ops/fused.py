@@ -27,7 +27,7 @@ class TanhAddMatMul(Function):
             z = z + x
         y = np.tanh(z, out=z)
         ctx.save_for_backward(h, W, y)
-        ctx.x_shape = x.shape
+        ctx.x_shape, ctx.one = x.shape, y.dtype.type(1)
         return y
 
     @staticmethod
@@ -35,9 +35,10 @@ class TanhAddMatMul(Function):
         h, W, y = ctx.saved_tensors
         need_x, need_h, need_W = ctx.needs_input_grad
         dz = y * y
-        np.subtract(1, dz, out=dz)
+        np.subtract(ctx.one, dz, out=dz)  # 1 in y's dtype: a Python 1 is converted per call
         dz *= g
-        return (unbroadcast(dz, ctx.x_shape) if need_x else None,
+        x_shape = ctx.x_shape
+        return ((dz if x_shape == dz.shape else unbroadcast(dz, x_shape)) if need_x else None,
                 dz @ W.T if need_h else None,
                 MatMulWeightGrad(h, dz) if need_W else None)
 
