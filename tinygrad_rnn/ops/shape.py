@@ -31,7 +31,12 @@ class Transpose(Function):
 
     @staticmethod
     def backward(ctx, g):
-        inverse = None if ctx.axes is None else np.argsort(ctx.axes)
+        axes = ctx.axes
+        if axes is None:
+            return np.transpose(g)
+        inverse = [0] * g.ndim  # y's axis i is a's axis axes[i]; a plain loop beats np.argsort
+        for i, axis in enumerate(axes):
+            inverse[axis % g.ndim] = i
         return np.transpose(g, inverse)
 
 
@@ -120,11 +125,11 @@ class Stack(Function):
     @staticmethod
     def forward(ctx, *arrays, axis=0):
         ctx.axis = axis
-        return np.stack(arrays, axis=axis)
+        return _stack(arrays, axis)
 
     @staticmethod
     def backward(ctx, g):
-        return tuple(np.moveaxis(g, ctx.axis, 0))
+        return _slices(g, ctx.axis)
 
 
 class Concatenate(Function):
@@ -151,11 +156,24 @@ class Unbind(Function):
     @staticmethod
     def forward(ctx, a, axis=0):
         ctx.axis = axis
-        return tuple(np.moveaxis(a, axis, 0))
+        return _slices(a, axis)
 
     @staticmethod
     def backward(ctx, *grads):
-        return np.stack(grads, axis=ctx.axis)
+        return _stack(grads, ctx.axis)
+
+
+def _stack(arrays, axis):
+    """np.stack(arrays, axis); along axis 0, as one concatenate (half the time for small arrays)."""
+    shape = arrays[0].shape
+    if axis == 0 and shape and all(a.shape == shape for a in arrays):
+        return np.concatenate(arrays).reshape((len(arrays),) + shape)
+    return np.stack(arrays, axis=axis)
+
+
+def _slices(a, axis):
+    """The views a[..., i, ...] along `axis`, as a tuple (np.moveaxis costs µs even when 0)."""
+    return tuple(a) if axis == 0 else tuple(np.moveaxis(a, axis, 0))
 
 
 class Split(Function):
