@@ -19,6 +19,8 @@ def test_reshape_transpose_forms():
     check(lambda t: t.reshape((6, -1)), lambda x: x.reshape(6, -1), a)
     check(lambda t: t.transpose(), np.transpose, a)
     check(lambda t: t.transpose(1, 0, 2), lambda x: x.transpose(1, 0, 2), a)
+    # a permutation that is not its own inverse, with a negative axis
+    check(lambda t: t.transpose(-1, 0, 1), lambda x: x.transpose(-1, 0, 1), a)
     check(lambda t: t.reshape(6, 4).T, lambda x: x.reshape(6, 4).T, a)
 
 
