@@ -150,18 +150,22 @@ class Replay:
                                            for s in grad_slots])
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
-            for i, s, mode in routes:
+            for i, s in leaf_firsts:
+                vals[s] = in_grads[i]
+            for i, s in leaf_adds:
+                vals[s] = _add(vals[s], in_grads[i], own.get(s, False))
+                own[s] = True
+            for i, s, add in others:
                 g = in_grads[i]
-                if mode == LEAF_FIRST:
-                    vals[s] = g
-                elif mode == LEAF_ADD:
-                    vals[s] = _add(vals[s], g, own.get(s, False))
-                    own[s] = True
-                else:
-                    if type(g) is not ndarray and isinstance(g, Deferred):  # a leaf's term
-                        g = g.evaluate()
-                    vals[s] = g if mode == FIRST else vals[s] + g  # mode ADD
+                if type(g) is not ndarray and isinstance(g, Deferred):  # a leaf's term
+                    g = g.evaluate()
+                vals[s] = vals[s] + g if add else g
 
+        # the routes by kind, each kind in the recorded order: a slot's first route comes before
+        # its additions, and different slots do not interact, so the sums are the walk's
+        leaf_firsts = tuple((i, s) for i, s, mode in routes if mode == LEAF_FIRST)
+        leaf_adds = tuple((i, s) for i, s, mode in routes if mode == LEAF_ADD)
+        others = tuple((i, s, mode == ADD) for i, s, mode in routes if mode in (FIRST, ADD))
         ndarray = np.ndarray
         return step
 

@@ -23,9 +23,13 @@ class MatMul(Function):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         if b.ndim == 2:  # a's rows (under any leading axes) times one matrix: the common case
-            # g's rows as one matrix: matmul on a stack (g is often a transposed view) runs one
-            # small GEMM per leading index, at half the speed of one large GEMM
-            ga = (g @ b.T if g.ndim == 2 else (_rows(g) @ b.T).reshape(a.shape)) if need_a else None
+            if g.ndim > 2:
+                # g's rows as one matrix (copied once, when g is a transposed view): matmul on a
+                # stack runs one small GEMM per leading index, at half the speed of one large one
+                g = _rows(g)
+                ga = (g @ b.T).reshape(a.shape) if need_a else None
+            else:
+                ga = g @ b.T if need_a else None
             return ga, MatMulWeightGrad(a, g) if need_b else None
         a_shape, b_shape = a.shape, b.shape
         if b.ndim == 1:
@@ -52,7 +56,9 @@ class MatMulWeightGrad(Deferred):
     """
 
     def __init__(self, a, g):
-        self.a, self.g = [a], [g]
+        # batch axes become more rows (a and g may differ in rank: g's rows may be made already)
+        self.a = [a if a.ndim == 2 else _rows(a)]
+        self.g = [g if g.ndim == 2 else _rows(g)]
 
     def merge(self, other):
         self.a += other.a
@@ -60,9 +66,7 @@ class MatMulWeightGrad(Deferred):
         return True
 
     def evaluate(self):
-        # batch axes become more rows; terms may differ in rank (a weight used on 3-D and 2-D inputs)
-        a = [x if x.ndim == 2 else _rows(x) for x in self.a]
-        g = [x if x.ndim == 2 else _rows(x) for x in self.g]
+        a, g = self.a, self.g
         if len(a) == 1:
             return a[0].T @ g[0]
         return np.concatenate(a).T @ np.concatenate(g)
