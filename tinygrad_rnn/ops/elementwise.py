@@ -15,11 +15,12 @@ def unbroadcast(grad, shape):
     if grad.shape == shape:
         return grad
     lead = grad.ndim - len(shape)
+    # np.add.reduce is what ndarray.sum calls, without its Python layer (~1 µs a call)
     if grad.shape[lead:] == shape:  # only leading axes were added, as for a bias over rows
-        return grad.sum(axis=tuple(range(lead)))
+        return np.add.reduce(grad, axis=0 if lead == 1 else tuple(range(lead)))
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
-    return grad.sum(axis=axes).reshape(shape)
+    return np.add.reduce(grad, axis=axes).reshape(shape)
 
 
 # --- arithmetic ------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ class CrossEntropy(Function):
         ctx.rows, ctx.targets = rows, targets
         # the scale in a's dtype: numpy 1.x would promote a float32 sum times a Python float
         ctx.scale = a.dtype.type(1.0 / len(a) if reduction == "mean" else 1.0)
-        return -logp[rows, targets].sum() * ctx.scale
+        return -np.add.reduce(logp[rows, targets]) * ctx.scale
 
     @staticmethod
     def backward(ctx, g):
