@@ -40,8 +40,9 @@ class TrainSettings:
     does no better than a constant rate. With "wsd", a peak of 6e-3 does better than 4e-3 (the
     best constant rate). A GRU learns most: after 600 steps 1.51 nats/char against an LSTM's 1.54
     and the RNN's 1.60, and in 5 minutes (side by side on a shared machine) 1.50 against the
-    LSTM's 1.53. Its step costs about 2.5 times the RNN's; its gates more than make up for that; for the GRU, 6e-3 also beats 4e-3
-    and 1e-2, and 128 streams of 64 beat 64 streams or chunks of 32."""
+    LSTM's 1.53. Its step costs about 2.5 times the RNN's; its gates more than make up for that.
+    For the GRU, 6e-3 also beats 4e-3 and 1e-2, and 128 streams of 64 beat 64 streams or chunks
+    of 32."""
 
     cell: str = "gru"
     embedding_size: int = DEFAULT_EMBEDDING_SIZE  # 0: none, the one-hot input
