@@ -6,7 +6,8 @@ side), gradcheck.py, jit.py (trace once, replay). The framework is `tinygrad_rnn
 `tinygrad_rnn.optim` and `tinygrad_rnn.export`; the char-RNN application is `tinygrad_rnn.charrnn`.
 """
 from .anomaly import AnomalyError, detect_anomaly
-from .autograd import Function, is_grad_enabled, no_grad
+from .autograd import Function
+from .grad_mode import is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, check_gradients, gradcheck
 from .jit import jit
 from .tensor import Tensor, concatenate, stack

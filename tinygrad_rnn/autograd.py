@@ -1,4 +1,4 @@
-"""The engine: `Function` (one recorded operation), the backward walk, and `no_grad`.
+"""The engine: `Function` (one recorded operation) and the backward walk.
 
 A forward call `SomeOp.apply(a, b)` runs `SomeOp.forward` on numpy arrays and, when any input
 requires grad, keeps the `Function` instance as the output's `_ctx`: it remembers its input
@@ -15,42 +15,13 @@ ops walks as easily as a chain of ten.
 import numpy as np
 
 from . import anomaly
+from .grad_mode import _GradMode
 
 _ndarray = np.ndarray  # the common case, tested first: a type check is cheaper
 _RELEASED = type("Released", (tuple,), {})()  # saved_tensors once backward freed them
 
 
-class _GradMode:
-    enabled = True
-
-
 _tracer = None  # jit: while a trace records, it hears of every op, walk step and item() (jit.py)
-
-
-def is_grad_enabled():
-    return _GradMode.enabled
-
-
-class no_grad:
-    """Context manager (and decorator) under which no graph is recorded, as in PyTorch.
-
-    Use it for evaluation and for in-place parameter updates: ops still compute their values, but
-    their outputs have `requires_grad=False` and keep no reference to their inputs.
-    """
-
-    def __enter__(self):
-        self._prev, _GradMode.enabled = _GradMode.enabled, False
-
-    def __exit__(self, *exc):
-        _GradMode.enabled = self._prev
-
-    def __call__(self, fn):
-        def wrapper(*args, **kwargs):
-            with no_grad():
-                return fn(*args, **kwargs)
-
-        wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
-        return wrapper
 
 
 class Function:
@@ -189,7 +160,7 @@ def backward(root, grad, retain_graph=False):
         tracer.on_backward(root, grad, retain_graph)
     top = root._ctx
     if top is None:  # a leaf: its gradient is `grad` itself
-        _accumulate_leaf(root, grad, owned=False)
+        accumulate_leaf(root, grad, owned=False)
         return
 
     # Pass 1: count the edges into every node that the root depends on.
@@ -244,7 +215,7 @@ def backward(root, grad, retain_graph=False):
                     if entry is None:
                         leaf_grads[id(parent)] = [parent, g, False]
                     else:
-                        entry[1] = _add(entry[1], g, entry[2])
+                        entry[1] = add_terms(entry[1], g, entry[2])
                         entry[2] = True
                 continue
             slots = out_grads.get(child)
@@ -264,7 +235,7 @@ def backward(root, grad, retain_graph=False):
             node.parents = node.needs_input_grad = ()
 
     for leaf, g, owned in leaf_grads.values():
-        _accumulate_leaf(leaf, g, owned)
+        accumulate_leaf(leaf, g, owned)
     if tracer is not None:  # jit hook
         tracer.on_backward_end()
 
@@ -273,8 +244,10 @@ def _n_outputs(node):
     return 1 if node.out_specs is None else len(node.out_specs)
 
 
-def _add(total, g, owned):
-    """total + g for a leaf's gradient terms, either of which may be Deferred."""
+def add_terms(total, g, owned):
+    """total + g for a leaf's gradient terms, either of which may be Deferred (`owned`: total is
+    an array nobody else holds, so it may be added into). Shared with jit's replay, which must
+    sum exactly as the walk does."""
     if isinstance(total, Deferred):
         if type(g) is type(total) and total.merge(g):
             return total
@@ -301,7 +274,8 @@ def _visit_retained(node, grads):
             tensor.grad = grads[i].copy() if tensor.grad is None else tensor.grad + grads[i]
 
 
-def _accumulate_leaf(leaf, g, owned):
+def accumulate_leaf(leaf, g, owned):
+    """Add a leaf's total gradient g into `leaf.grad`, after its hooks (shared with jit's replay)."""
     if isinstance(g, Deferred):
         g, owned = g.evaluate(), True
     if g.dtype != leaf.dtype:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .autograd import no_grad
+from .grad_mode import no_grad
 from .tensor import Tensor
 
 

@@ -31,8 +31,8 @@ node (`cls.__new__`) with the traced `needs_input_grad` and stand-in parents tha
 shape (all a backward may read of them), calls `cls.forward` on its slots' arrays with the traced
 options and fills its output slots. A backward step calls `cls.backward` on that node and routes
 each gradient it returns as the traced walk did; the end of a walk adds the leaves' totals into
-their `.grad` through the walk's own `_add` and `_accumulate_leaf`. A slot is emptied after its
-last reader, as the eager walk releases what it has used.
+their `.grad` through the walk's own `add_terms` and `accumulate_leaf`. A slot is emptied after
+its last reader, as the eager walk releases what it has used.
 
 Why it is correct. A replay calls the same forward and backward functions, in the same order, on
 the arrays eager would pass them, and sums gradients in the same order by the same rules: the
@@ -65,6 +65,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import anomaly, autograd
+from .grad_mode import is_grad_enabled
 from .replay import Replay, build_outputs, difference
 from .tensor import Tensor
 from .tracer import Recorder, Tracer
@@ -104,7 +105,7 @@ class _Jitted:
         if autograd._tracer is not None or anomaly._Mode.enabled:
             return self.fn(*args, **kwargs)  # part of an outer trace, or checked op by op
         leaves, seen = [], {}
-        key = (autograd.is_grad_enabled(), _key(args, leaves, seen, "argument"),
+        key = (is_grad_enabled(), _key(args, leaves, seen, "argument"),
                tuple((k, _key(v, leaves, seen, f"argument {k!r}"))
                      for k, v in sorted(kwargs.items())))
         trace = self._traces.get(key)

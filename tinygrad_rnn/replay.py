@@ -8,7 +8,7 @@ import operator
 
 import numpy as np
 
-from .autograd import Deferred, _accumulate_leaf, _add
+from .autograd import Deferred, accumulate_leaf, add_terms
 from .tensor import Tensor
 from .tracer import ADD, FIRST, LEAF_ADD, LEAF_FIRST
 
@@ -153,7 +153,7 @@ class Replay:
             for i, s in leaf_firsts:
                 vals[s] = in_grads[i]
             for i, s in leaf_adds:
-                vals[s] = _add(vals[s], in_grads[i], own.get(s, False))
+                vals[s] = add_terms(vals[s], in_grads[i], own.get(s, False))
                 own[s] = True
             for i, s, add in others:
                 g = in_grads[i]
@@ -174,7 +174,7 @@ class Replay:
 
         def step():
             for s, leaf in order:
-                _accumulate_leaf(leaves[leaf] if type(leaf) is int else leaf, vals[s],
+                accumulate_leaf(leaves[leaf] if type(leaf) is int else leaf, vals[s],
                                  own.pop(s, False))
 
         return step

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ..autograd import no_grad
+from ..grad_mode import no_grad
 from ..nn import cross_entropy
 from ..nn.sampling import default_prime, generate
 from . import carry

@@ -5,7 +5,7 @@ Works with any model that maps ids (1, T) and a state to (logits (1, T, V), stat
 """
 import numpy as np
 
-from ..autograd import no_grad
+from ..grad_mode import no_grad
 
 
 def generate(model, prime, length, temperature=1.0, top_k=None, seed=None):
