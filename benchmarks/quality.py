@@ -112,7 +112,7 @@ def theirs(dataset, args, cell, E):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cell", nargs="+", default=["rnn"], choices=["rnn", "lstm", "gru"])
-    parser.add_argument("--embedding-size", nargs="+", default=["64"],
+    parser.add_argument("--embedding-size", nargs="+", default=["128"],
                         help="one or more sizes; 'none' for the one-hot input (tinygrad_rnn only)")
     parser.add_argument("--framework", choices=["both", "tinygrad_rnn", "torch"], default="both")
     parser.add_argument("--hidden-size", type=int, default=256)
