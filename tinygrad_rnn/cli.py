@@ -10,6 +10,7 @@ run that diverged.
 import argparse
 import json
 import math
+import os
 import sys
 
 PROG = "tinygrad-rnn"
@@ -299,6 +300,9 @@ def main(argv=None):
         return stop.code
     try:
         return COMMANDS[args.command][1](args)
+    except BrokenPipeError:  # the reader went away (`sample ... | head`): stop quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
+        return 141
     except _expected_errors() as err:
         sys.stderr.write(_error_line(err))
         return 1

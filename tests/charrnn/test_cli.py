@@ -151,3 +151,16 @@ def test_ctrl_c_saves_then_exits_130(corpus, tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted: stopped at step" in err and "Traceback" not in err
     assert ckpt.load(out).training["step"] >= 10
+
+
+def test_sample_into_a_closed_pipe_stops_quietly(model_file, tmp_path):
+    """`sample ... | head`: when the reader goes away, no error line, no traceback, status 141."""
+    proc = subprocess.Popen([sys.executable, "-m", "tinygrad_rnn", "sample", str(model_file),
+                             "--length", "200000", "--seed", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert len(proc.stdout.read(10)) == 10  # the sample has started streaming
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141, err
+    assert err == b""
