@@ -71,8 +71,8 @@ TRAIN_OPTIONS = ("cell", "embedding_size", "hidden_size", "num_layers", "batch_s
 
 
 def _add_train(commands):
-    from .charrnn.checkpoint import DTYPES
     from .charrnn.config import CELLS, OPTIMIZERS, TrainSettings
+    from .nn.charrnn import DTYPES
     from .optim import LR_SCHEDULES
 
     default = TrainSettings()

@@ -36,9 +36,9 @@ import numpy as np
 
 from .files import write_atomically
 from .nn import CharRNN
+from .nn.charrnn import DTYPES, STACKS
 
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-DTYPES = ("float32", "float64")
+GATES = {cell: stack.cell.gates for cell, stack in STACKS.items()}  # rnn 1, lstm 4, gru 3
 EXTRA = 'pip install "tinygrad-rnn[safetensors]"'
 ARCHITECTURE_KEYS = ("vocab_size", "hidden_size", "num_layers", "cell", "embedding_size", "dtype")
 

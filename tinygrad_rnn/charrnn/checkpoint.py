@@ -19,14 +19,13 @@ import numpy as np
 from ..files import write_atomically
 
 from ..nn import CharRNN
-from ..nn.charrnn import complete_config
+from ..nn.charrnn import DTYPES, complete_config
 from .arraytree import pack, unpack
 from .data import Vocab
 
 FORMAT = "tinygrad_rnn.checkpoint"
 # 2: the config names the cell and the embedding size (release 0.1.0 wrote 1, a one-hot RNN)
 VERSION = 2
-DTYPES = ("float32", "float64")
 
 
 class CheckpointError(Exception):

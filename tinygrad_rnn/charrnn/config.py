@@ -13,15 +13,15 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from .. import optim
-from ..nn.charrnn import DEFAULT_EMBEDDING_SIZE
-from .checkpoint import DTYPES, CheckpointError
+from ..nn.charrnn import DEFAULT_EMBEDDING_SIZE, DTYPES, STACKS
+from .checkpoint import CheckpointError
 
 OPTIMIZERS = {"sgd": optim.SGD, "adagrad": optim.Adagrad, "adam": optim.Adam, "adamw": optim.AdamW}
 
 # Settings that shape a run: resuming takes them from the checkpoint and may not change them.
 FIXED_ON_RESUME = ("cell", "embedding_size", "hidden_size", "num_layers", "dtype", "batch_size",
                    "seq_len", "optim", "seed")
-CELLS = ("rnn", "lstm", "gru")
+CELLS = tuple(STACKS)
 
 
 def check_positive(name, value, kind=int):

@@ -16,7 +16,8 @@ from .module import Module
 from .recurrent import GRU, LSTM, RNN
 from .sampling import generate
 
-STACKS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+STACKS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}  # the cells, by the name config() gives them
+DTYPES = ("float32", "float64")  # what a CharRNN is trained, saved and exported in
 # The input vector's size by default, measured with benchmarks/quality.py (H=256, B=32, T=64,
 # Adam 2e-3, 2000 steps, validation nats/char, RNN cell): one-hot 1.806, E=32 1.681, 64 1.668,
 # 128 1.662, 256 1.658. 128 takes most of the gain at half the input GEMM of 256.
