@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from . import carry
-from .checkpoint import Checkpoint, CheckpointError, load, model_from
+from .checkpoint import Checkpoint, CheckpointError, check_params, load
 from .config import RunState
 
 
@@ -39,11 +39,10 @@ def run_checkpoint(model, optimizer, rng, run, settings, data, digest):
 def restore(saved, run, path, model, optimizer, rng, settings):
     """Put the model, optimizer and RNG back as they were when `saved` was written, and `run`'s
     carried state back into Tensors; raise CheckpointError if anything doesn't fit."""
-    saved_model = model_from(saved, path)
-    if saved_model.config() != model.config():
-        raise CheckpointError(f"{path}: its model is {saved_model.config()}, expected "
-                              f"{model.config()}")
-    model.load_state_dict(saved_model.state_dict())
+    if saved.config != model.config():  # load() has completed a release 0.1.0 config
+        raise CheckpointError(f"{path}: its model is {saved.config}, expected {model.config()}")
+    check_params(path, saved.params, model.state_dict())
+    model.load_state_dict(saved.params)  # into the model built from the settings: no second one
     try:
         optimizer.load_state_dict(saved.optimizer)
         rng.bit_generator.state = saved.training["rng"]
