@@ -96,8 +96,7 @@ def train(data=None, out=None, *, cell=None, embedding_size=None, hidden_size=No
         _check_writable(out, data)
     saved, run = load_resumable(resume) if resume is not None else (None, RunState())
     settings = TrainSettings.resolve(given, saved and saved.training["settings"], resume)
-    trainer = _Trainer(settings, data, out, saved, resume)
-    trainer.use_jit = jit
+    trainer = _Trainer(settings, data, out, saved, resume, use_jit=jit)
     if keep_freed_memory:
         allocator.keep_freed_memory()  # each step reuses the last one's memory (allocator.py)
     trainer.start(run, saved, resume)
@@ -144,8 +143,8 @@ class _Trainer:
     """One call of `train`: the text, the model, the optimizer, the random generator, the run
     state; a step, an evaluation and a save of them."""
 
-    def __init__(self, settings, data, out, saved, source):
-        self.settings, self.data, self.out = settings, data, out
+    def __init__(self, settings, data, out, saved, source, use_jit):
+        self.settings, self.data, self.out, self.use_jit = settings, data, out, use_jit
         text = load_text(data if data is not None or saved is None else saved.training["data"])
         self.digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         if saved is not None and self.digest != saved.training["data_sha256"]:
@@ -158,7 +157,6 @@ class _Trainer:
         self.last_saved = None  # the step of the last checkpoint this call wrote
         self.console = None
         self.steps_done, self.step_seconds, self.eval_seconds, self.speed = 0, 0.0, 0.0, 0.0
-        self.use_jit = True
 
     def start(self, run, saved, source):
         """Build the model and the optimizer; from the checkpoint `saved`, if any, as it was."""
