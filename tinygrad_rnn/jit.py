@@ -26,13 +26,14 @@ terms) and every `Tensor.item()`. Every array an op reads gets a slot, which is 
     `optimizer.step()`, `p.data -= ...`, `p.data = new` or `load_state_dict` between calls count;
   - anything else, a constant: frozen at trace time.
 
-How a replay binds arrays. The trace becomes a flat list of steps. A forward step makes a fresh
-node (`cls.__new__`) with the traced `needs_input_grad` and stand-in parents that carry only a
-shape (all a backward may read of them), calls `cls.forward` on its slots' arrays with the traced
-options and fills its output slots. A backward step calls `cls.backward` on that node and routes
-each gradient it returns as the traced walk did; the end of a walk adds the leaves' totals into
-their `.grad` through the walk's own `add_terms` and `accumulate_leaf`. A slot is emptied after
-its last reader, as the eager walk releases what it has used.
+How a replay binds arrays. The trace becomes the straight-line code of one Python function
+(replay.py), a slot a local variable. Each forward makes a fresh node (`cls.__new__`) with the
+traced `needs_input_grad` and stand-in parents that carry only a shape (all a backward may read
+of them), and calls `cls.forward` on its slots' arrays with the traced options. Each backward
+calls `cls.backward` on that node and routes the gradients it returns as the traced walk did;
+the end of a walk adds the leaves' totals into their `.grad` through the walk's own `add_terms`
+and `accumulate_leaf`. A slot is deleted after its last reader, as the eager walk releases what
+it has used.
 
 Why it is correct. A replay calls the same forward and backward functions, in the same order, on
 the arrays eager would pass them, and sums gradients in the same order by the same rules: the
@@ -148,7 +149,7 @@ class _Jitted:
             self._warn(tracer.reason)
             self._remember(key, _EAGER)
             return result
-        trace = Replay(tracer, spec)
+        trace = Replay(tracer, spec, self.check)
         self._remember(key, trace)
         return build_outputs(spec, tracer.values)
 

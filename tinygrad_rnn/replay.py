@@ -1,10 +1,25 @@
-"""A trace compiled into a flat list of steps (closures over one list of slots), and its replay.
+"""A trace compiled into the straight-line Python code of one step, and its replay.
 
-Everything a step needs is worked out here, once: the slots it reads as one `itemgetter`, its
-options, the bound `forward`/`backward`, where each gradient goes, and which slots die after it.
-A replay then does per node what a hand-written step would do plus one Python call.
+Everything a step needs is worked out once, when the trace is compiled: which arrays each call
+reads, its options, where each gradient goes, whether a leaf's total is an array of our own yet,
+and after which line each array dies. The result is the source of one function (`source`), in
+which every slot of the trace is a local variable and every op one call, as one would write the
+step by hand:
+
+    c3 = new_3(cls_3); c3.needs_input_grad = needs_3; c3.parents = parents_3
+    s41 = forward_3(c3, s40, s12, p2)       # TanhAddMatMul: forward(ctx, x, h, W)
+    ...
+    r = backward_71(c3, s95); del c3         # its backward, routed as the traced walk did
+    s96 = s96 + evaluated(r[1])              #   dL/dh: added to what h's other reader sent
+    s97 = add_terms(s97, r[2], True)         #   dL/dW: merged with W's other terms
+    del s41, s95
+
+Arguments are the trace's own buffers and constants are what the trace saw, so both are names
+bound once (`arg_…`, `const_…`); a parameter's array is read from its Tensor on entry (`p…`).
+Local variables cost a replay less than any list of slots, and the interpreter runs one flat
+function with no loop, no dispatch and no bookkeeping of its own.
 """
-import operator
+from keyword import iskeyword
 
 import numpy as np
 
@@ -14,33 +29,18 @@ from .tracer import ADD, FIRST, LEAF_ADD, LEAF_FIRST
 
 
 class Replay:
-    def __init__(self, tracer, spec):
+    def __init__(self, tracer, spec, check=False):
         self.spec = spec
-        self.arg_slots = tracer.arg_slots
         self.buffers = [tracer.values[s] for s in tracer.arg_slots]
         self.params = [(s, t, t.data.shape, t.data.dtype, t.requires_grad)
                        for s, t in tracer.params]
-        n = len(tracer.values)
-        self.template = [v if k in ("arg", "const") else None
-                         for v, k in zip(tracer.values, tracer.kinds)]
-        self.vals, self.ctxs, self.own = [None] * n, [None] * len(tracer.nodes), {}
-        self.leaves = []  # the Tensors of the current call's arguments
         self.targets = [t for e in tracer.events if e[0] == "accumulate" for _, t in e[1]]
-
-        # a slot made by a step (an op's output, a gradient) dies after its last reader
-        pinned = set(_spec_slots(spec))
-        last = {}
-        for i, event in enumerate(tracer.events):
-            for s in _reads(event):
-                last[s] = i
-            for s in _writes(event):
-                last.setdefault(s, i)
-        frees = [[] for _ in tracer.events]
-        for s, i in last.items():
-            if tracer.kinds[s] in ("op", "grad") and s not in pinned:
-                frees[i].append(s)
-        self.steps = [(self._compile(e), tuple(f), e[5] if e[0] == "forward" else None)
-                      for e, f in zip(tracer.events, frees)]
+        namespace = _namespace(tracer)
+        self.source = _Writer(tracer, spec, record=False).source()
+        self._replay = _compile(self.source, namespace)
+        # check=True: a variant that also lists every forward's (class, outputs), in order
+        self._recording = (_compile(_Writer(tracer, spec, record=True).source(), namespace)
+                           if check else None)
 
     def still_valid(self):
         """Parameters may change values, not shapes, dtypes or requires_grad: else retrace."""
@@ -54,136 +54,146 @@ class Replay:
         """One replay on the call's `leaves` (its tensors and arrays, in argument order)."""
         for buffer, x in zip(self.buffers, leaves):
             np.copyto(buffer, x.data if isinstance(x, Tensor) else x)
-        vals = self.vals
-        vals[:] = self.template
-        for s, t, _, _, _ in self.params:
-            vals[s] = t.data
-        self.leaves[:] = leaves
+        if not record:
+            return build_outputs(self.spec, self._replay(leaves))
         ops = []
-        try:
-            if record:
-                for step, frees, outs in self.steps:
-                    step()
-                    if outs is not None:
-                        ops.append((step.cls, tuple([vals[s] for s in outs])))
-                    for s in frees:
-                        vals[s] = None
-            else:
-                for step, frees, _ in self.steps:
-                    step()
-                    for s in frees:
-                        vals[s] = None
-            outputs = build_outputs(self.spec, vals)
-        finally:
-            vals[:] = self.template  # nothing of this call stays alive in the trace
-            self.ctxs[:] = [None] * len(self.ctxs)
-            self.own.clear()
-            self.leaves.clear()
-        return (outputs, ops) if record else outputs
+        return build_outputs(self.spec, self._recording(leaves, ops)), ops
 
-    def _compile(self, event):
-        return getattr(self, "_" + event[0])(*event[1:])
 
-    def _forward(self, cls, ins, options, bound, outs, multi, node, needs, parents):
-        vals, ctxs, forward, new = self.vals, self.ctxs, cls.forward, cls.__new__
-        get = operator.itemgetter(*ins) if len(ins) > 1 else None
-        first = ins[0] if ins else None
-        out, ndarray, asarray = outs[0], np.ndarray, np.asarray
+def _compile(source, namespace):
+    code = compile(source, "<jit replay>", "exec")
+    namespace = dict(namespace)
+    exec(code, namespace)
+    return namespace["replay"]
 
-        if node is not None and not multi and not bound and get is not None:
-            # the common cases (a recorded node, one output), with the least Python per call
-            if options:
-                def step():
-                    ctx = new(cls)
-                    ctx.needs_input_grad = needs
-                    ctx.parents = parents
-                    ctxs[node] = ctx
-                    y = forward(ctx, *get(vals), **options)
-                    vals[out] = y if type(y) is ndarray else asarray(y)
-            else:
-                def step():
-                    ctx = new(cls)
-                    ctx.needs_input_grad = needs
-                    ctx.parents = parents
-                    ctxs[node] = ctx
-                    y = forward(ctx, *get(vals))
-                    vals[out] = y if type(y) is ndarray else asarray(y)
-        elif node is not None and not multi and not bound and first is not None:
-            def step():
-                ctx = new(cls)
-                ctx.needs_input_grad = needs
-                ctx.parents = parents
-                ctxs[node] = ctx
-                y = forward(ctx, vals[first], **options)
-                vals[out] = y if type(y) is ndarray else asarray(y)
+
+def _namespace(tracer):
+    """The names a replay's source refers to: the engine's helpers, and every event's objects."""
+    ns = {"ndarray": np.ndarray, "asarray": np.asarray, "zeros": np.zeros,
+          "add_terms": add_terms, "accumulate_leaf": accumulate_leaf, "evaluated": _evaluated}
+    for s, (value, kind) in enumerate(zip(tracer.values, tracer.kinds)):
+        if kind in ("arg", "const"):
+            ns[f"{kind}_{s}"] = value
+    for s, t in tracer.params:
+        ns[f"param_{s}"] = t
+    for e, event in enumerate(tracer.events):
+        if event[0] == "forward":
+            cls, _, options, _, _, _, _, needs, parents = event[1:]
+            ns.update({f"cls_{e}": cls, f"new_{e}": cls.__new__, f"forward_{e}": cls.forward,
+                       f"needs_{e}": needs, f"parents_{e}": parents})
+            for j, v in enumerate(options.values()):
+                ns[f"option_{e}_{j}"] = v
+        elif event[0] == "backward":
+            ns[f"backward_{e}"] = event[2].backward
+            for i, g in enumerate(event[3]):
+                if type(g) is not int:
+                    ns[f"zeros_{e}_{i}"] = g  # (shape, dtype) of an output nobody used
         else:
-            def options_now():  # an option that is an earlier op's output (an index's data)
-                return {**options, **{k: _bind(b, vals) for k, b in bound.items()}}
-
-            def step():
-                ctx = new(cls)
-                if node is not None:
-                    ctx.needs_input_grad, ctx.parents = needs, parents
-                    ctxs[node] = ctx
-                args = get(vals) if get else () if first is None else (vals[first],)
-                y = forward(ctx, *args, **(options_now() if bound else options))
-                if multi:
-                    for s, o in zip(outs, y):
-                        vals[s] = o if type(o) is ndarray else asarray(o)
-                else:
-                    vals[out] = y if type(y) is ndarray else asarray(y)
-
-        step.cls = cls
-        return step
-
-    def _backward(self, node, cls, grad_slots, routes):
-        vals, ctxs, own, backward = self.vals, self.ctxs, self.own, cls.backward
-        single = grad_slots[0] if len(grad_slots) == 1 and type(grad_slots[0]) is int else None
-
-        def step():
-            ctx = ctxs[node]
-            ctxs[node] = None
-            if single is not None:
-                in_grads = backward(ctx, vals[single])
-            else:  # several outputs: those nobody used get zeros, as in the walk
-                in_grads = backward(ctx, *[vals[s] if type(s) is int else np.zeros(*s)
-                                           for s in grad_slots])
-            if type(in_grads) is not tuple:
-                in_grads = (in_grads,)
-            for i, s in leaf_firsts:
-                vals[s] = in_grads[i]
-            for i, s in leaf_adds:
-                vals[s] = add_terms(vals[s], in_grads[i], own.get(s, False))
-                own[s] = True
-            for i, s, add in others:
-                g = in_grads[i]
-                if type(g) is not ndarray and isinstance(g, Deferred):  # a leaf's term
-                    g = g.evaluate()
-                vals[s] = vals[s] + g if add else g
-
-        # the routes by kind, each kind in the recorded order: a slot's first route comes before
-        # its additions, and different slots do not interact, so the sums are the walk's
-        leaf_firsts = tuple((i, s) for i, s, mode in routes if mode == LEAF_FIRST)
-        leaf_adds = tuple((i, s) for i, s, mode in routes if mode == LEAF_ADD)
-        others = tuple((i, s, mode == ADD) for i, s, mode in routes if mode in (FIRST, ADD))
-        ndarray = np.ndarray
-        return step
-
-    def _accumulate(self, order):
-        vals, own, leaves = self.vals, self.own, self.leaves
-
-        def step():
-            for s, leaf in order:
-                accumulate_leaf(leaves[leaf] if type(leaf) is int else leaf, vals[s],
-                                 own.pop(s, False))
-
-        return step
+            for j, (_, leaf) in enumerate(event[1]):
+                if type(leaf) is not int:
+                    ns[f"leaf_{e}_{j}"] = leaf
+    return ns
 
 
-def _bind(binding, vals):
-    if type(binding) is int:
-        return vals[binding]
-    return tuple([vals[x] if is_slot else x for is_slot, x in binding])
+class _Writer:
+    """Writes the replay function's source from a tracer's events."""
+
+    def __init__(self, tracer, spec, record):
+        self.tracer, self.record = tracer, record
+        self.kinds = tracer.kinds
+        self.pinned = set(_spec_slots(spec))
+        self.backwarded = {e[1] for e in tracer.events if e[0] == "backward"}
+        self.owned = set()  # leaf totals that are arrays of our own (after a first addition)
+
+    def name(self, s):
+        kind = self.kinds[s]
+        return f"{kind}_{s}" if kind in ("arg", "const") else f"p{s}" if kind == "param" \
+            else f"s{s}"
+
+    def source(self):
+        events = self.tracer.events
+        last = {}  # slot -> the event after which nobody reads it
+        for i, event in enumerate(events):
+            for s in _reads(event):
+                last[s] = i
+            for s in _writes(event):
+                last.setdefault(s, i)
+        frees = [[] for _ in events]
+        for s, i in last.items():
+            if self.kinds[s] in ("op", "grad") and s not in self.pinned:
+                frees[i].append(s)
+        lines = ["def replay(leaves, ops=None):"]
+        lines += [f"    p{s} = param_{s}.data" for s, _ in self.tracer.params]
+        for e, (event, dead) in enumerate(zip(events, frees)):
+            lines += ["    " + line for line in getattr(self, event[0])(e, *event[1:])]
+            if dead:
+                lines.append("    del " + ", ".join(f"s{s}" for s in sorted(dead)))
+        returned = sorted(self.pinned)
+        lines.append("    return {" + ", ".join(f"{s}: {self.name(s)}" for s in returned) + "}")
+        return "\n".join(lines) + "\n"
+
+    def forward(self, e, cls, ins, options, bound, outs, multi, node, needs, parents):
+        lines = []
+        if node in self.backwarded:  # a node whose backward runs later: keep it, as apply does
+            ctx = f"c{node}"
+            lines.append(f"{ctx} = new_{e}(cls_{e}); {ctx}.needs_input_grad = needs_{e}; "
+                         f"{ctx}.parents = parents_{e}")
+        else:
+            ctx = f"new_{e}(cls_{e})"
+        args = [ctx] + [self.name(s) for s in ins]
+        keywords = [(k, self.option(e, j, bound.get(k))) for j, k in enumerate(options)]
+        if all(k.isidentifier() and not iskeyword(k) for k, _ in keywords):
+            args += [f"{k}={value}" for k, value in keywords]
+        elif keywords:  # a key Python cannot spell as a keyword argument
+            args.append("**{" + ", ".join(f"{k!r}: {value}" for k, value in keywords) + "}")
+        call = f"forward_{e}({', '.join(args)})"
+        names = [f"s{s}" for s in outs]
+        lines.append(f"{', '.join(names)}{',' if multi else ''} = {call}  # {cls.__name__}")
+        lines += [f"if type({n}) is not ndarray: {n} = asarray({n})" for n in names]
+        if self.record:
+            lines.append(f"ops.append((cls_{e}, ({', '.join(names)},)))")
+        return lines
+
+    def option(self, e, j, binding):
+        """Option j's value: a name bound once, or an expression of slots (an index's data)."""
+        if binding is None:
+            return f"option_{e}_{j}"
+        if type(binding) is int:
+            return self.name(binding)
+        parts = [self.name(x) if is_slot else f"option_{e}_{j}[{i}]"
+                 for i, (is_slot, x) in enumerate(binding)]
+        return f"({', '.join(parts)},)"
+
+    def backward(self, e, node, cls, grad_slots, routes):
+        grads = [self.name(s) if type(s) is int else f"zeros(*zeros_{e}_{i})"
+                 for i, s in enumerate(grad_slots)]
+        lines = [f"r = backward_{e}(c{node}, {', '.join(grads)}); del c{node}  # {cls.__name__}",
+                 "r = r if type(r) is tuple else (r,)"]  # one input's gradient may come bare
+        for i, s, mode in routes:
+            g, name = f"r[{i}]", self.name(s)
+            if mode == LEAF_FIRST:
+                lines.append(f"{name} = {g}")
+            elif mode == LEAF_ADD:
+                lines.append(f"{name} = add_terms({name}, {g}, {s in self.owned})")
+                self.owned.add(s)
+            else:  # only a leaf keeps Deferred terms: for any other input, evaluate at once
+                value = f"(g if type(g) is ndarray else evaluated(g))"
+                lines.append(f"g = {g}; {name} = " + (f"{name} + {value}" if mode == ADD
+                                                      else value))
+        return lines
+
+    def accumulate(self, e, order):
+        lines = []
+        for j, (s, leaf) in enumerate(order):
+            target = f"leaves[{leaf}]" if type(leaf) is int else f"leaf_{e}_{j}"
+            lines.append(f"accumulate_leaf({target}, {self.name(s)}, {s in self.owned})")
+            self.owned.discard(s)
+        return lines
+
+
+def _evaluated(g):
+    """A gradient term as an array: a Deferred one evaluated (only a leaf may keep it)."""
+    return g.evaluate() if isinstance(g, Deferred) else g
 
 
 def _reads(event):

@@ -43,6 +43,18 @@ def test_plain_op_rnn_replays_as_eager_with_numpy_ids_and_grads_accumulating():
     check_worlds(make, [(ids, tg, Tensor(h)) for ids, tg, h in batches(4)])
 
 
+def test_a_replay_is_one_straight_line_function_with_a_call_per_op():
+    W, U, b, O = params(0, (V, H), (H, H), (H,), (H, V))
+    jitted = jit(plain_rnn(W, U, b, O))
+    ids, targets, h = batches(1)[0]
+    jitted(ids, targets, Tensor(h))
+    (trace,) = jitted._traces.values()
+    ops = 10 * T + 1  # per step a lookup, 2 @, 2 +, tanh, log_softmax, a pick, sum, -; then * 1/N
+    assert trace.source.count("= forward_") == ops and trace.source.count("= backward_") == ops
+    assert "for " not in trace.source and "while " not in trace.source
+    assert trace.source.count("# Tanh\n") == 2 * T  # each call names its op, forward and back
+
+
 def test_an_argument_tensor_that_requires_grad_gets_its_grad_accumulated():
     data = batches(3)
     worlds = []
