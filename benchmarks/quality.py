@@ -14,6 +14,7 @@ PyTorch's own initialisation. The validation loss (nats/char) of both is compute
 tinygrad_rnn's `evaluate`, over the last 10 % of the text.
 """
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -105,6 +106,15 @@ def theirs(dataset, args, cell, E):
             with torch.no_grad():
                 logits, state = model(torch.as_tensor(ids), state)
             return Tensor(logits.numpy()), state
+
+        @contextlib.contextmanager
+        def evaluating(self):  # torch's eval mode inside the block, as CharRNN.evaluating
+            was = model.training
+            model.eval()
+            try:
+                yield self
+            finally:
+                model.train(was)
 
     return step, Evaluated()
 

@@ -63,10 +63,19 @@ def number(minimum, strict):
     return parse
 
 
+def fraction(text):
+    """An argparse type: a number in [0, 1)."""
+    value = number(0, strict=False)(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}")
+    return value
+
+
 # --- train ----------------------------------------------------------------------------------------
 
-TRAIN_OPTIONS = ("cell", "embedding_size", "hidden_size", "num_layers", "batch_size", "seq_len",
-                 "steps", "time_budget", "lr", "lr_schedule", "optim", "clip", "eval_every", "seed",
+TRAIN_OPTIONS = ("cell", "embedding_size", "hidden_size", "num_layers", "dropout", "batch_size",
+                 "seq_len", "steps", "time_budget", "lr", "lr_schedule", "optim", "clip",
+                 "eval_every", "seed",
                  "dtype", "resume", "jit")
 
 
@@ -98,6 +107,9 @@ def _add_train(commands):
                           ("seq-len", "characters per stream per step (BPTT length)")]:
         t.add_argument(f"--{name}", type=positive_int, metavar="N",
                        help=f"{meaning} (default: {getattr(default, name.replace('-', '_'))})")
+    t.add_argument("--dropout", type=fraction, metavar="P",
+                   help=f"fraction of the embedding's and each layer's outputs zeroed at each "
+                        f"training step (default: {default.dropout:g})")
     t.add_argument("--steps", type=positive_int, default=10_000, metavar="N",
                    help="most optimizer steps to take (default: %(default)s)")
     t.add_argument("--time-budget", type=number(0, strict=True), default=300.0,

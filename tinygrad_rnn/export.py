@@ -25,8 +25,8 @@ I W_xh is row c of W_xh, the same function. `from_torch` always builds the embed
 
 On disk (`save_safetensors`, `load_safetensors`) the arrays are those of `to_torch`, so
 `torch.nn.Module.load_state_dict(safetensors.torch.load_file(path))` reads the file directly;
-the vocabulary and the architecture (`CharRNN.config()`) travel in the file's metadata as JSON
-strings under "vocab" and "architecture". safetensors is an optional extra, imported only here.
+the vocabulary and the architecture (`CharRNN.config()` without the training-only dropout) travel
+in the file's metadata as JSON strings under "vocab" and "architecture". safetensors is an optional extra, imported only here.
 """
 import json
 import os
@@ -40,6 +40,8 @@ from .nn.charrnn import DTYPES, STACKS
 
 GATES = {cell: stack.cell.gates for cell, stack in STACKS.items()}  # rnn 1, lstm 4, gru 3
 EXTRA = 'pip install "tinygrad-rnn[safetensors]"'
+# what the function of a model depends on: its config() but for the dropout, which only training
+# uses (a model comes back with none)
 ARCHITECTURE_KEYS = ("vocab_size", "hidden_size", "num_layers", "cell", "embedding_size", "dtype")
 
 
@@ -190,15 +192,21 @@ def _ours(arrays, cell, layers):
 
 # --- safetensors files -----------------------------------------------------------------------
 
+def architecture(model):
+    """What the file's metadata says of `model`: its config() but the training-only dropout."""
+    config = model.config()
+    return {key: config[key] for key in ARCHITECTURE_KEYS}
+
+
 def save_safetensors(model, path):
-    """Write `to_torch(model)` to `path` as safetensors, with the vocabulary and `model.config()`
+    """Write `to_torch(model)` to `path` as safetensors, with the vocabulary and the architecture
     in the metadata. Atomic: a temporary file in the same folder, fsync, os.replace; on any
     failure `path` is left as it was and nothing else remains."""
     safetensors_numpy = _safetensors()[1]
     if model.vocab is None:
         raise ExportError(f"{path}: the model has no vocabulary to save; set model.vocab first")
     metadata = {"vocab": json.dumps(model.vocab.chars),
-                "architecture": json.dumps(model.config())}
+                "architecture": json.dumps(architecture(model))}
     data = safetensors_numpy.save(to_torch(model), metadata=metadata)
     try:
         write_atomically(path, lambda f: f.write(data))
@@ -266,7 +274,8 @@ def _read_json(path, metadata, key, kind):
 
 
 def _read_architecture(path, metadata):
-    """The metadata's `CharRNN.config()`, if it is one this package can build."""
+    """The metadata's architecture (`CharRNN.config()` but the dropout), if this package can
+    build it."""
     config = _read_json(path, metadata, "architecture", dict)
     if sorted(config) != sorted(ARCHITECTURE_KEYS):
         raise ExportError(f"{path}: unknown architecture in the metadata: keys "

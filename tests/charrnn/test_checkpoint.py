@@ -192,8 +192,8 @@ def meta_of(changes):
 
 
 @pytest.mark.parametrize("meta, message", [
-    (meta_of({"version": 3}), "checkpoint format version 3; this tinygrad_rnn reads versions 1 "
-                              "to 2"),
+    (meta_of({"version": 4}), "checkpoint format version 4; this tinygrad_rnn reads versions 1 "
+                              "to 3"),
     (meta_of({"vocab": None}), "metadata entry 'vocab' is missing or not a str"),
     (meta_of({"training": []}), "metadata entry 'training' is missing or not a dict"),
     (meta_of({"config": dict(example().config, hidden_size=0)}),
@@ -211,19 +211,32 @@ def test_load_names_what_is_wrong_in_the_metadata(tmp_path, meta, message):
         ckpt.load(doctored(tmp_path, meta=meta))
 
 
-# --- a checkpoint written by release 0.1.0 ---------------------------------------------------
+# --- checkpoints written by earlier releases ---------------------------------------------------
+# checkpoint_v1: release 0.1.0, a one-hot RNN; checkpoint_v2: release 0.2.0, a GRU after an
+# embedding, trained 3 steps on the packaged corpus. Each .json records what that release computed.
 
 OLD = Path(__file__).resolve().parents[1] / "data"
 
 
-def test_a_release_0_1_checkpoint_loads_and_computes_what_it_did(capsys):
+@pytest.mark.parametrize("name", ["checkpoint_v1", "checkpoint_v2"])
+def test_an_earlier_releases_checkpoint_loads_and_computes_what_it_did(capsys, name):
     from tinygrad_rnn.charrnn.checkpoint import load_model
     from tinygrad_rnn.cli import main
 
-    expected = json.loads((OLD / "checkpoint_v1.json").read_text())
-    model = load_model(OLD / "checkpoint_v1.npz")
+    expected = json.loads((OLD / f"{name}.json").read_text())
+    model = load_model(OLD / f"{name}.npz")
     logits, _ = model(np.array(expected["ids"]))
     np.testing.assert_allclose(logits.data, expected["logits"], rtol=0, atol=1e-6)
     # what `sample CHECKPOINT --length 40 --seed 1` printed: the prime (a newline), 40 characters
-    assert main(["sample", str(OLD / "checkpoint_v1.npz"), "--length", "40", "--seed", "1"]) == 0
+    assert main(["sample", str(OLD / f"{name}.npz"), "--length", "40", "--seed", "1"]) == 0
     assert capsys.readouterr().out == expected["sample_seed1_length40"]
+
+
+def test_a_release_0_2_run_resumes(tmp_path):
+    from tinygrad_rnn.charrnn.train import train
+
+    model, history = train(out=tmp_path / "resumed.npz", resume=OLD / "checkpoint_v2.npz",
+                           steps=2, time_budget=None, verbose=False)
+    assert history[-1]["step"] == 5  # 3 steps in release 0.2.0, 2 more now
+    assert model.config()["cell"] == "gru" and model.config()["dropout"] == 0.0
+    assert ckpt.load(tmp_path / "resumed.npz").training["settings"]["dropout"] == 0.0

@@ -76,6 +76,14 @@ def test_lr_schedule_option_reaches_the_run(capsys, corpus, tmp_path):
         math.pi * 4 / 5)) / 2)  # the rate of the last step, the fifth
 
 
+def test_dropout_option_reaches_the_model(capsys, corpus, tmp_path):
+    out = tmp_path / "m.npz"
+    assert run(capsys, "train", "--data", str(corpus), "--out", str(out), "--steps", "2",
+               "--dropout", "0.25", *SMALL)[0] == 0
+    saved = ckpt.load(out)
+    assert saved.config["dropout"] == saved.training["settings"]["dropout"] == 0.25
+
+
 def test_sample_streams_text_repeatably(capsys, model_file):
     args = ["sample", str(model_file), "--prime", "to be", "--length", "40", "--seed", "3"]
     status, first, _ = run(capsys, *args)
@@ -96,6 +104,8 @@ def test_sample_streams_text_repeatably(capsys, model_file):
      "--lr-schedule: invalid choice: 'step' (choose from 'constant', 'linear', 'cosine', 'wsd')"),
     (["sample", "m.npz", "--temperature", "-1"], "--temperature: must be a finite number >= 0"),
     (["train", "--bogus"], "unrecognized arguments: --bogus"),
+    (["train", "--dropout", "1"], "--dropout: must be a number in [0, 1), got '1'"),
+    (["train", "--dropout", "-0.5"], "--dropout: must be a finite number >= 0, got '-0.5'"),
 ])
 def test_usage_errors_exit_2_with_one_line(capsys, argv, message):
     status, _, err = run(capsys, *argv)

@@ -55,19 +55,32 @@ def test_same_seed_same_losses_bit_for_bit(corpus):
     assert losses(3) != losses(4)
 
 
-def test_the_jitted_step_gives_the_eager_losses_bit_for_bit(corpus):
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_the_jitted_step_gives_the_eager_losses_bit_for_bit(corpus, dropout):
     def losses(jit):
-        _, history = train(corpus, steps=25, **dict(SMALL, eval_every=5, jit=jit))
+        _, history = train(corpus, steps=25, **dict(SMALL, eval_every=5, jit=jit,
+                                                    dropout=dropout))
         return [(e["train_loss"], e["val_loss"]) for e in history]
 
     assert losses(jit=True) == losses(jit=False)
 
 
-@pytest.mark.parametrize("jit", [True, False])
-def test_resume_continues_exactly(corpus, tmp_path, jit):
+def test_dropout_changes_training_but_not_evaluation(corpus):
+    plain, _ = train(corpus, steps=5, **SMALL)
+    dropped, history = train(corpus, steps=5, **dict(SMALL, dropout=0.5))
+    assert dropped.config()["dropout"] == 0.5
+    assert not np.allclose(dropped.head.weight.data, plain.head.weight.data)
+    dataset = CharDataset(corpus.read_text(), vocab=dropped.vocab)
+    assert history[-1]["val_loss"] == evaluate(dropped, dataset)  # scored without dropout
+    assert dropped.training  # and left training
+
+
+@pytest.mark.parametrize("jit, dropout", [(True, 0.0), (False, 0.0), (True, 0.3)])
+def test_resume_continues_exactly(corpus, tmp_path, jit, dropout):
     # The first call ends normally, so the second starts a schedule of its own: only with the
-    # constant schedule is that the same as one run (an interrupted run: the test below).
-    constant = dict(SMALL, lr_schedule="constant", jit=jit)
+    # constant schedule is that the same as one run (an interrupted run: the test below). With
+    # dropout, the masks come from the run's generator, whose state the checkpoint keeps.
+    constant = dict(SMALL, lr_schedule="constant", jit=jit, dropout=dropout)
     straight, _ = train(corpus, tmp_path / "straight.npz", steps=60, **constant)
     train(corpus, tmp_path / "half.npz", steps=30, **constant)
     resumed, history = train(corpus, tmp_path / "resumed.npz", steps=30,

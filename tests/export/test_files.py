@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from tinygrad_rnn.export import ExportError, load_safetensors, save_safetensors, to_torch
+from tinygrad_rnn.export import (ExportError, architecture, load_safetensors, save_safetensors,
+                                 to_torch)
 
 from .test_layout import Chars, logits_over_two_chunks, model_of
 
@@ -103,14 +104,14 @@ def write(tmp_path, arrays, metadata):
 def test_missing_or_malformed_metadata_is_named(tmp_path):
     model, path = saved(tmp_path)
     arrays, chars = to_torch(model), json.dumps(CHARS)
-    architecture = json.dumps(model.config())
+    arch = json.dumps(architecture(model))
     load_error(write(tmp_path, arrays, None), "no 'vocab' in the file's metadata")
     load_error(write(tmp_path, arrays, {"vocab": chars}), "no 'architecture'")
-    load_error(write(tmp_path, arrays, {"vocab": "[", "architecture": architecture}),
+    load_error(write(tmp_path, arrays, {"vocab": "[", "architecture": arch}),
                "metadata 'vocab' is not valid JSON")
-    load_error(write(tmp_path, arrays, {"vocab": json.dumps("ba"), "architecture": architecture}),
+    load_error(write(tmp_path, arrays, {"vocab": json.dumps("ba"), "architecture": arch}),
                "distinct sorted characters")
-    load_error(write(tmp_path, arrays, {"vocab": json.dumps("abc"), "architecture": architecture}),
+    load_error(write(tmp_path, arrays, {"vocab": json.dumps("abc"), "architecture": arch}),
                "'vocab' has 3 characters, the model 7")
 
 
@@ -121,18 +122,18 @@ def test_missing_or_malformed_metadata_is_named(tmp_path):
 ])
 def test_an_unknown_architecture_is_named(tmp_path, change, match):
     model, _ = saved(tmp_path)
-    architecture = json.dumps(dict(model.config(), **change))
+    arch = json.dumps(dict(architecture(model), **change))
     load_error(write(tmp_path, to_torch(model), {"vocab": json.dumps(CHARS),
-                                                 "architecture": architecture}), match)
+                                                 "architecture": arch}), match)
 
 
 @pytest.mark.parametrize("key, value", [("hidden_size", 6), ("num_layers", 1),
                                         ("embedding_size", 3), ("dtype", "float64")])
 def test_an_architecture_the_arrays_dont_have_is_named(tmp_path, key, value):
     model, _ = saved(tmp_path)
-    architecture = json.dumps(dict(model.config(), **{key: value}))
+    arch = json.dumps(dict(architecture(model), **{key: value}))
     path = write(tmp_path, to_torch(model), {"vocab": json.dumps(CHARS),
-                                             "architecture": architecture})
+                                             "architecture": arch})
     load_error(path, f"has {key}={value!r}, the arrays have")
 
 

@@ -89,7 +89,8 @@ def test_a_pytorch_initialised_model_comes_back_with_its_logits(cell, layers, dt
                 p.uniform_(-1, 1)
     model = from_torch(module.state_dict(), None)
     assert model.config() == {"vocab_size": V, "hidden_size": H, "num_layers": layers,
-                              "cell": cell, "embedding_size": E, "dtype": np.dtype(dtype).name}
+                              "cell": cell, "embedding_size": E, "dropout": 0.0,
+                              "dtype": np.dtype(dtype).name}
     assert_same_function(ours_over_two_chunks(model), torch_over_two_chunks(module), dtype)
 
 

@@ -116,10 +116,11 @@ def test_generate(cell, E):
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("E", [None, 7])
 def test_config_round_trip(cell, E):
-    model = CharRNN(11, 6, 2, cell=cell, embedding_size=E, rng=np.random.default_rng(0))
+    model = CharRNN(11, 6, 2, cell=cell, embedding_size=E, dropout=0.25,
+                    rng=np.random.default_rng(0))
     config = model.config()
     assert config == {"vocab_size": 11, "hidden_size": 6, "num_layers": 2, "cell": cell,
-                      "embedding_size": E, "dtype": "float32"}
+                      "embedding_size": E, "dropout": 0.25, "dtype": "float32"}
     assert json.loads(json.dumps(config)) == config
     rebuilt = CharRNN.from_config(config)
     assert rebuilt.config() == config
@@ -130,7 +131,7 @@ def test_config_round_trip(cell, E):
 
 def test_a_release_0_1_config_means_a_one_hot_rnn():
     old = {"vocab_size": 65, "hidden_size": 16, "num_layers": 2, "dtype": "float32"}
-    assert complete_config(old) == dict(old, cell="rnn", embedding_size=None)
+    assert complete_config(old) == dict(old, cell="rnn", embedding_size=None, dropout=0.0)
     assert CharRNN.from_config(old).config() == complete_config(old)
     assert CharRNN.parameter_count(old) == sum(
         p.data.size for p in CharRNN.from_config(old).parameters())

@@ -197,7 +197,7 @@ def test_config_rebuilds_the_same_shape_and_counts_its_parameters():
     model = CharRNN(7, 6, 2, dtype=np.float64, rng=np.random.default_rng(0))
     config = model.config()
     assert config == {"vocab_size": 7, "hidden_size": 6, "num_layers": 2, "cell": "rnn",
-                      "embedding_size": 128, "dtype": "float64"}
+                      "embedding_size": 128, "dropout": 0.0, "dtype": "float64"}
     rebuilt = CharRNN.from_config(config)
     assert {k: (v.shape, v.dtype) for k, v in rebuilt.state_dict().items()} == \
         {k: (v.shape, v.dtype) for k, v in model.state_dict().items()}

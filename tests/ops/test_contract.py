@@ -41,6 +41,7 @@ CASES = {  # op -> a call of it on tensors that require grad
     "Split": lambda: ops.Split.apply(leaf(3, 6), sizes=[1, 2, 3], axis=1),
     "TanhAddMatMul": lambda: ops.TanhAddMatMul.apply(leaf(4), leaf(3, 5, seed=1), leaf(5, 4, seed=2)),
     "CrossEntropy": lambda: ops.CrossEntropy.apply(leaf(4, 3), targets=np.array([0, 2, 2, 1])),
+    "Dropout": lambda: ops.Dropout.apply(leaf(4, 3), p=0.5, rng=np.random.default_rng(0)),
 }
 
 

@@ -24,8 +24,9 @@ from .arraytree import pack, unpack
 from .data import Vocab
 
 FORMAT = "tinygrad_rnn.checkpoint"
-# 2: the config names the cell and the embedding size (release 0.1.0 wrote 1, a one-hot RNN)
-VERSION = 2
+# 1: release 0.1.0 (a one-hot RNN); 2: the config names the cell and the embedding size (0.2.0);
+# 3: and the dropout (0.3.0). Earlier versions are read as the current one (`_upgrade`).
+VERSION = 3
 
 
 class CheckpointError(Exception):
@@ -155,7 +156,7 @@ def _read_meta(path, raw):
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a tinygrad_rnn checkpoint (its metadata has no "
                               f"\"format\": \"{FORMAT}\")")
-    if meta.get("version") not in (1, VERSION):
+    if meta.get("version") not in range(1, VERSION + 1):
         raise CheckpointError(f"{path}: checkpoint format version {meta.get('version')!r}; this "
                               f"tinygrad_rnn reads versions 1 to {VERSION}")
     for key, kind in [("config", dict), ("vocab", str), ("params", dict), ("training", dict)]:
@@ -164,16 +165,17 @@ def _read_meta(path, raw):
                                   f"{kind.__name__}")
     if "optimizer" not in meta:
         raise CheckpointError(f"{path}: metadata entry 'optimizer' is missing")
-    return _upgrade(meta) if meta["version"] == 1 else meta
+    return _upgrade(meta) if meta["version"] < VERSION else meta
 
 
 def _upgrade(meta):
-    """A version-1 checkpoint as version 2: its config and its run's settings name the
-    architecture release 0.1.0 built (nn.charrnn.complete_config)."""
+    """An earlier version's checkpoint as the current one: the keys its config and its run's
+    settings lack filled in as the release that wrote it built the model
+    (nn.charrnn.complete_config), so that resuming it builds the same model."""
     config = complete_config(meta["config"])
     settings = meta["training"].get("settings")
     if isinstance(settings, dict):
-        settings = dict(settings, cell=config["cell"],
+        settings = dict(settings, cell=config["cell"], dropout=config["dropout"],
                         embedding_size=config["embedding_size"] or 0)  # 0: the one-hot input
         meta = dict(meta, training=dict(meta["training"], settings=settings))
     return dict(meta, config=config, version=VERSION)
@@ -182,10 +184,14 @@ def _upgrade(meta):
 def _check_layout(path, config, vocab, params):
     """The checks that need no model: the config's numbers (every whole number in it counts
     something, so it is positive) and dtype, the vocabulary, the parameters' dtypes and values."""
+    dropout = config.get("dropout", 0.0)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise CheckpointError(f"{path}: config 'dropout' should be a number in [0, 1), got "
+                              f"{dropout!r}")
     for key, value in [("vocab_size", config.get("vocab_size")), *config.items()]:
         whole = isinstance(value, int) and not isinstance(value, bool)
-        if (key == "vocab_size" or not isinstance(value, (str, type(None)))) and \
-                not (whole and value >= 1):
+        if key != "dropout" and (key == "vocab_size" or not isinstance(value, (str, type(None)))) \
+                and not (whole and value >= 1):
             raise CheckpointError(f"{path}: config {key!r} should be a positive integer, got "
                                   f"{value!r}")
     if config.get("dtype") not in DTYPES:

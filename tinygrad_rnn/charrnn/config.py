@@ -19,8 +19,8 @@ from .checkpoint import CheckpointError
 OPTIMIZERS = {"sgd": optim.SGD, "adagrad": optim.Adagrad, "adam": optim.Adam, "adamw": optim.AdamW}
 
 # Settings that shape a run: resuming takes them from the checkpoint and may not change them.
-FIXED_ON_RESUME = ("cell", "embedding_size", "hidden_size", "num_layers", "dtype", "batch_size",
-                   "seq_len", "optim", "seed")
+FIXED_ON_RESUME = ("cell", "embedding_size", "hidden_size", "num_layers", "dropout", "dtype",
+                   "batch_size", "seq_len", "optim", "seed")
 CELLS = tuple(STACKS)
 
 
@@ -49,6 +49,7 @@ class TrainSettings:
     embedding_size: int = DEFAULT_EMBEDDING_SIZE  # 0: none, the one-hot input
     hidden_size: int = 384
     num_layers: int = 1
+    dropout: float = 0.0
     batch_size: int = 128
     seq_len: int = 64
     lr: float = 3e-3
@@ -63,6 +64,9 @@ class TrainSettings:
         for name in ("hidden_size", "num_layers", "batch_size", "seq_len", "eval_every"):
             check_positive(name, getattr(self, name))
         check_positive("lr", self.lr, (int, float))
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) \
+                or not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         size = self.embedding_size
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise ValueError(f"embedding_size must be a non-negative integer (0: no embedding), "
@@ -102,7 +106,8 @@ class TrainSettings:
         """The configuration (CharRNN.config) of the model these settings train."""
         return {"vocab_size": vocab_size, "hidden_size": self.hidden_size,
                 "num_layers": self.num_layers, "cell": self.cell,
-                "embedding_size": self.embedding_size or None, "dtype": self.dtype}
+                "embedding_size": self.embedding_size or None, "dropout": self.dropout,
+                "dtype": self.dtype}
 
 
 @dataclass(frozen=True)

@@ -25,17 +25,20 @@ def evaluate(model, dataset, streams=EVAL_STREAMS, seq_len=EVAL_SEQ_LEN):
     stream: the state is carried from chunk to chunk (see CharDataset.validation_chunks).
     """
     total, count, state = 0.0, 0, None
-    for inputs, targets, carried in dataset.validation_chunks(streams, seq_len):
-        logits, state = model(inputs, carry.rows(state, carried))
-        total += cross_entropy(logits, targets, reduction="sum").item()
-        count += targets.size
+    with model.evaluating():  # no dropout
+        for inputs, targets, carried in dataset.validation_chunks(streams, seq_len):
+            logits, state = model(inputs, carry.rows(state, carried))
+            total += cross_entropy(logits, targets, reduction="sum").item()
+            count += targets.size
     return total / count
 
 
-def evaluation_sample(model, rng):
-    """The sample shown at an evaluation, drawn with a seed taken from the run's `rng`."""
+def evaluation_sample(model, seed, step):
+    """The sample shown at the evaluation after `step` of a run seeded with `seed`: drawn from a
+    generator of its own, so that showing it (or not, when an evaluation is added by a stop and
+    a resume) leaves the run's generator, which draws the dropout masks, untouched."""
     return generate(model, default_prime(model.vocab), SAMPLE_LENGTH,
-                    temperature=SAMPLE_TEMPERATURE, seed=int(rng.integers(2**32)))
+                    temperature=SAMPLE_TEMPERATURE, seed=(seed, step))
 
 
 def non_finite(loss, model):

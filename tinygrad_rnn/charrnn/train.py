@@ -40,7 +40,7 @@ class TrainingDiverged(RuntimeError):
 
 
 def train(data=None, out=None, *, cell=None, embedding_size=None, hidden_size=None,
-          num_layers=None, batch_size=None, seq_len=None, steps=10_000, time_budget=300.0,
+          num_layers=None, dropout=None, batch_size=None, seq_len=None, steps=10_000, time_budget=300.0,
           lr=None, lr_schedule=None, optim=None, clip=None, eval_every=None, seed=None,
           dtype=None, resume=None, verbose=True, keep_freed_memory=False, jit=True):
     """Train a CharRNN on a text file; return `(model, history)`.
@@ -50,6 +50,8 @@ def train(data=None, out=None, *, cell=None, embedding_size=None, hidden_size=No
     cell:        the recurrent cell, "rnn", "lstm" or "gru" (CharRNN)
     embedding_size: the size of the character embedding feeding the first layer; 0 for none
                  (the one-hot input: the first layer's weight_xh is the embedding)
+    dropout:     the fraction of the embedding's and every layer's outputs zeroed at each step
+                 (CharRNN); never while evaluating or sampling
     steps:       at most this many optimizer steps in this call
     time_budget: stop in time to finish within this many seconds (None: no limit)
     lr:          the peak learning rate
@@ -86,7 +88,7 @@ def train(data=None, out=None, *, cell=None, embedding_size=None, hidden_size=No
     If the loss or a parameter becomes NaN or Inf, TrainingDiverged is raised without saving.
     """
     given = dict(cell=cell, embedding_size=embedding_size, hidden_size=hidden_size,
-                 num_layers=num_layers, batch_size=batch_size,
+                 num_layers=num_layers, dropout=dropout, batch_size=batch_size,
                  seq_len=seq_len, lr=lr, lr_schedule=lr_schedule, optim=optim, clip=clip,
                  eval_every=eval_every, seed=seed, dtype=dtype)
     check_positive("steps", steps, int)
@@ -229,7 +231,8 @@ class _Trainer:
                  "seconds": round(run.seconds, 3)}
         run.history.append(entry)
         run.loss_sum, run.loss_steps = 0.0, 0
-        self.console.evaluation(entry, self.speed, evaluation_sample(self.model, self.rng))
+        sample = evaluation_sample(self.model, self.settings.seed, run.step)
+        self.console.evaluation(entry, self.speed, sample)
 
     def save(self):
         if self.out is not None:

@@ -4,6 +4,10 @@
     h_t      = recurrence over x_t          rnn: RNN | LSTM | GRU (num_layers layers)
     logits_t = h_t W_out + b_out            head: Linear(H, V)
 
+With `dropout=p`, while training, dropout zeroes a fraction p of the embedding vectors' elements,
+of each layer's outputs into the next layer, and of the top layer's outputs into the head (as
+PyTorch's word-level language model example does); `eval()` switches it off.
+
 With `embedding_size=None` there is no embedding module: the input is the one-hot vector of c_t,
 as in the documents this package started from, and one_hot(c_t) W_xh of the first layer is row
 c_t of W_xh, so a row lookup replaces both the one-hot vector and the input GEMM.
@@ -11,6 +15,7 @@ c_t of W_xh, so a row lookup replaces both the one-hot vector and the input GEMM
 import numpy as np
 
 from ..tensor import stack
+from .functional import check_probability, dropout
 from .layers import Embedding, Linear, _generator, check_ids
 from .module import Module
 from .recurrent import GRU, LSTM, RNN
@@ -22,14 +27,15 @@ DTYPES = ("float32", "float64")  # what a CharRNN is trained, saved and exported
 # Adam 2e-3, 2000 steps, validation nats/char, RNN cell): one-hot 1.806, E=32 1.681, 64 1.668,
 # 128 1.662, 256 1.658. 128 takes most of the gain at half the input GEMM of 256.
 DEFAULT_EMBEDDING_SIZE = 128
-# what a configuration without these keys means: release 0.1.0 knew only this architecture
-RELEASE_0_1_DEFAULTS = {"cell": "rnn", "embedding_size": None}
+# what a configuration without these keys means: release 0.1.0 knew only a vanilla RNN on one-hot
+# inputs; dropout came with release 0.3.0
+EARLIER_RELEASE_DEFAULTS = {"cell": "rnn", "embedding_size": None, "dropout": 0.0}
 
 
 def complete_config(config):
-    """`config` with the keys that release 0.1.0's configurations lack filled in, as that release
-    built the model (a vanilla RNN on one-hot inputs). The one place that knows them."""
-    return {**RELEASE_0_1_DEFAULTS, **config}
+    """`config` with the keys that earlier releases' configurations lack filled in, as those
+    releases built the model. The one place that knows them."""
+    return {**EARLIER_RELEASE_DEFAULTS, **config}
 
 
 class CharRNN(Module):
@@ -40,30 +46,35 @@ class CharRNN(Module):
     "lstm"; None starts from zeros. To carry it into the next batch without backpropagating into
     the previous one, detach it (each tensor of the pair for the LSTM).
 
+    `dropout` (0 by default) is the fraction of the embedding's, each layer's and the top
+    layer's outputs zeroed while training (module docstring); masks are drawn from `rng`.
+
     `vocab` is for the user to set (e.g. a data.Vocab), so that `generate` and saved checkpoints
     can map between characters and ids.
     """
 
     def __init__(self, vocab_size, hidden_size, num_layers=1, *, cell="rnn",
-                 embedding_size=DEFAULT_EMBEDDING_SIZE, dtype=np.float32, rng=None):
+                 embedding_size=DEFAULT_EMBEDDING_SIZE, dropout=0.0, dtype=np.float32, rng=None):
         if cell not in STACKS:
             raise ValueError(f"cell must be one of {', '.join(map(repr, STACKS))}, got {cell!r}")
         if embedding_size is not None and (not isinstance(embedding_size, (int, np.integer))
                                            or embedding_size < 1):
             raise ValueError(f"embedding_size must be a positive integer or None, "
                              f"got {embedding_size!r}")
+        check_probability(dropout)
         rng = _generator(rng)
         self.vocab_size, self.hidden_size, self.num_layers = vocab_size, hidden_size, num_layers
-        self.cell, self.embedding_size = cell, embedding_size
+        self.cell, self.embedding_size, self.dropout, self.rng = cell, embedding_size, dropout, rng
         self.embedding = (None if embedding_size is None
                           else Embedding(vocab_size, embedding_size, dtype=dtype, rng=rng))
-        self.rnn = STACKS[cell](embedding_size or vocab_size, hidden_size, num_layers, dtype, rng)
+        self.rnn = STACKS[cell](embedding_size or vocab_size, hidden_size, num_layers, dtype, rng,
+                                dropout=dropout if num_layers > 1 else 0.0)
         self.head = Linear(hidden_size, vocab_size, dtype=dtype, rng=rng)
         self.vocab = None
 
     def forward(self, ids, state=None):
         outputs, state = self.hidden_states(ids, state)
-        return self.head(stack(outputs, axis=0)).transpose(1, 0, 2), state
+        return self.head(self._drop(stack(outputs, axis=0))).transpose(1, 0, 2), state
 
     def hidden_states(self, ids, state=None):
         """`forward` without the output layer: (the top layer's state h_t at every step t, a list
@@ -73,14 +84,21 @@ class CharRNN(Module):
         if ids.ndim != 2:
             raise ValueError(f"CharRNN expects ids of shape (batch, time), got {ids.shape}")
         first = self.rnn.layers[0]
-        xw = first.lookup(ids.T) if self.embedding is None else first.project(self.embedding(ids.T))
+        if self.embedding is None:
+            xw = first.lookup(ids.T)
+        else:
+            xw = first.project(self._drop(self.embedding(ids.T)))
         return self.rnn.scan(xw, state)
+
+    def _drop(self, x):
+        return dropout(x, self.dropout, self.training, self.rng)
 
     def config(self):
         """What rebuilds this model's shape, as JSON-ready values: `CharRNN.from_config(config)`."""
         return {"vocab_size": self.vocab_size, "hidden_size": self.hidden_size,
                 "num_layers": self.num_layers, "cell": self.cell,
-                "embedding_size": self.embedding_size, "dtype": self.head.weight.dtype.name}
+                "embedding_size": self.embedding_size, "dropout": self.dropout,
+                "dtype": self.head.weight.dtype.name}
 
     @classmethod
     def from_config(cls, config, rng=None):

@@ -1,11 +1,11 @@
-"""Loss functions, as in `torch.nn.functional`.
+"""Loss functions and dropout, as in `torch.nn.functional`.
 
 The class axis is the last one: logits of shape (..., C) with targets of shape (...). (PyTorch
 puts classes on axis 1, (N, C, d1, ...); for the common (N, C) the two agree.)
 """
 import numpy as np
 
-from ..ops import CrossEntropy
+from ..ops import CrossEntropy, Dropout
 from ..tensor import Tensor
 from .layers import check_ids
 
@@ -50,3 +50,20 @@ def cross_entropy(logits, targets, reduction="mean"):
     targets = _checked_targets(logits, targets, reduction)
     flat = logits.reshape(-1, logits.shape[-1])
     return CrossEntropy.apply(flat, targets=targets, reduction=reduction)
+
+
+def dropout(x, p=0.5, training=True, rng=None):
+    """Zero each element of x with probability p and scale the rest by 1/(1 - p) (`ops.Dropout`);
+    x itself when not `training` or p == 0. `rng`: the numpy Generator the mask is drawn from
+    (None: a new one, seeded from the operating system's entropy)."""
+    check_probability(p)
+    if not training or p == 0:
+        return x
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    return Dropout.apply(x, p=float(p), rng=np.random.default_rng() if rng is None else rng)
+
+
+def check_probability(p):
+    """Refuse a dropout probability outside [0, 1], in PyTorch's words."""
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p!r}")

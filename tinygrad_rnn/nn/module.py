@@ -8,6 +8,7 @@ attributes were first assigned, so names and order are stable:
     model.rnn.layers[0].weight_hh   is named   "rnn.layers.0.weight_hh"
 """
 from collections import namedtuple
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -106,6 +107,18 @@ class Module:
 
     def eval(self):
         return self.train(False)
+
+    @contextmanager
+    def evaluating(self):
+        """`with model.evaluating():` the model in eval mode (no dropout) inside the block, and
+        every submodule's own mode as it was after it (scoring and sampling mid-training)."""
+        modes = [(m, m.training) for m in self.modules()]
+        self.eval()
+        try:
+            yield self
+        finally:
+            for m, mode in modes:
+                m.training = mode
 
     # --- saving and loading ---------------------------------------------------------------------
 

@@ -18,15 +18,19 @@ recurrence needs; the input projection and its gradient are one operation each.
 
 Public shapes are batch-first, as PyTorch's `batch_first=True`: x (B, T, input), outputs
 (B, T, H). Inside, the stacks work time-major, (T, B, ...), so the slice for step t is one
-contiguous block. States between layers or batches are (num_layers, B, H), as in PyTorch.
+contiguous block. States between layers or batches are (num_layers, B, H), as in PyTorch, and
+so is `dropout`: applied to each layer's outputs on their way into the next layer, while training.
 PyTorch keeps two bias vectors, b_ih and b_hh; in the RNN and LSTM they are only ever added, so a
 cell here keeps one, their sum (initialised as the sum of two draws, so it has the same
 distribution). The GRU needs both: b_hn sits inside r * (h W_hn + b_hn).
 """
+import warnings
+
 import numpy as np
 
 from ..ops import TanhAddMatMul
 from ..tensor import Tensor, stack
+from .functional import check_probability, dropout
 from .layers import _generator
 from .module import Module, Parameter
 
@@ -153,11 +157,17 @@ class _Stack(Module):
 
     cell = None  # the cell class
 
-    def __init__(self, input_size, hidden_size, num_layers=1, dtype=np.float32, rng=None):
+    def __init__(self, input_size, hidden_size, num_layers=1, dtype=np.float32, rng=None, *,
+                 dropout=0.0):
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got {num_layers}")
+        check_probability(dropout)
+        if dropout and num_layers == 1:
+            warnings.warn(f"{type(self).__name__}: dropout={dropout} acts between layers; with "
+                          "num_layers=1 it does nothing", UserWarning, stacklevel=2)
         rng = _generator(rng)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.dropout, self.rng = dropout, rng  # rng also draws the dropout masks
         self.layers = [self.cell(input_size if i == 0 else hidden_size, hidden_size, dtype, rng)
                        for i in range(num_layers)]
 
@@ -179,7 +189,9 @@ class _Stack(Module):
         initial = [None] * self.num_layers if state is None else self._split(state, B, xw.dtype)
         outputs, last = None, []
         for cell, s in zip(self.layers, initial):
-            outputs, s = cell.scan(xw if outputs is None else cell.project(stack(outputs)), s)
+            if outputs is not None:
+                xw = cell.project(dropout(stack(outputs), self.dropout, self.training, self.rng))
+            outputs, s = cell.scan(xw, s)
             last.append(s)
         return outputs, self._join(last)
 
@@ -200,7 +212,8 @@ class _Stack(Module):
         return stack(last, axis=0)
 
     def extra_repr(self):
-        return f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
+        return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
+                + (f", dropout={self.dropout}" if self.dropout else ""))
 
 
 class RNN(_Stack):

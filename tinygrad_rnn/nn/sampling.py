@@ -41,12 +41,13 @@ def sample_chars(model, prime, length, temperature=1.0, top_k=None, seed=None):
         raise ValueError("the model has no vocabulary: set model.vocab to a data.Vocab")
     ids = model.vocab.encode(prime)
     rng = np.random.default_rng(seed)
-    with no_grad():
+    with no_grad(), model.evaluating():
         logits, h = model(ids[None, :])
     for _ in range(length):
         i = draw(logits.data[0, -1], temperature, top_k, rng)
         yield model.vocab.chars[i]
-        with no_grad():  # not around the yield: the caller's code must keep recording graphs
+        # not around the yield: the caller's code must keep recording graphs, in its own mode
+        with no_grad(), model.evaluating():
             logits, h = model(np.array([[i]]), h)
 
 

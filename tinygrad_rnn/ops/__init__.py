@@ -9,11 +9,13 @@ vector-Jacobian product g^T (dy/dx), written out by hand for each op. Arrays in,
     reduce.py       sum and max over axes
     shape.py        reshape, transpose, indexing, stack/concatenate, unbind/split
     fused.py        ops that do the work of several in one node, each tested against its twin
+    random.py       ops that draw random numbers (dropout), anew at every call
 """
 from .elementwise import (Add, Div, Exp, Log, LogSoftmax, Mul, Neg, Pow, ReLU, Sigmoid, Sub, Tanh,
                           log_softmax, unbroadcast)
 from .fused import CrossEntropy, TanhAddMatMul
 from .matmul import MatMul, MatMulWeightGrad
+from .random import Dropout
 from .reduce import Max, Sum
 from .shape import (Concatenate, GetItem, Reshape, RowsGrad, Split, Stack, Transpose, Unbind,
                     scatter_rows)
@@ -21,4 +23,4 @@ from .shape import (Concatenate, GetItem, Reshape, RowsGrad, Split, Stack, Trans
 __all__ = ["Add", "Sub", "Mul", "Div", "Neg", "Pow", "Exp", "Log", "Tanh", "Sigmoid", "ReLU",
            "log_softmax", "LogSoftmax", "unbroadcast", "MatMul", "MatMulWeightGrad",
            "Sum", "Max", "Reshape", "Transpose", "GetItem", "RowsGrad", "scatter_rows",
-           "Stack", "Concatenate", "Unbind", "Split", "TanhAddMatMul", "CrossEntropy"]
+           "Stack", "Concatenate", "Unbind", "Split", "TanhAddMatMul", "CrossEntropy", "Dropout"]
