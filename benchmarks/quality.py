@@ -4,6 +4,7 @@
     python benchmarks/quality.py --cell lstm --embedding-size 64 128
     python benchmarks/quality.py --cell rnn lstm gru --batch-size 128 --steps 600 \\
         --lr 6e-3 --lr-schedule wsd --framework tinygrad_rnn        # the 5-minute recipe, shortened
+    python benchmarks/quality.py --cell lstm --same-init            # both from PyTorch's weights
 
 Both frameworks run the same loop, one after the other, on one core each (OPENBLAS_NUM_THREADS=1,
 torch.set_num_threads(1)): the text's training part in `batch_size` streams of `seq_len`
@@ -46,8 +47,14 @@ def fit(step, batches, steps, lr_at):
 
 
 def ours(dataset, args, cell, E):
-    model = CharRNN(len(dataset.vocab), args.hidden_size, args.num_layers, cell=cell,
-                    embedding_size=E, rng=np.random.default_rng(args.seed))
+    if args.same_init:  # PyTorch's initial weights for its seed, brought over by the export
+        from tinygrad_rnn.export import from_torch
+
+        weights = torch_model(len(dataset.vocab), args, cell, E).state_dict()
+        model = from_torch({k: v.detach().numpy() for k, v in weights.items()}, dataset.vocab)
+    else:
+        model = CharRNN(len(dataset.vocab), args.hidden_size, args.num_layers, cell=cell,
+                        embedding_size=E, rng=np.random.default_rng(args.seed))
     model.vocab = dataset.vocab
     optimizer = Adam(model.parameters(), lr=args.lr)
 
@@ -64,12 +71,12 @@ def ours(dataset, args, cell, E):
     return step, model
 
 
-def theirs(dataset, args, cell, E):
+def torch_model(V, args, cell, E):
+    """PyTorch's char model, initialised by PyTorch from `args.seed`."""
     import torch
 
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    V = len(dataset.vocab)
     stack = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
 
     class Model(torch.nn.Module):
@@ -83,7 +90,14 @@ def theirs(dataset, args, cell, E):
             out, state = self.rnn(self.embedding(ids), state)
             return self.head(out), state
 
-    model = Model()
+    return Model()
+
+
+def theirs(dataset, args, cell, E):
+    import torch
+
+    V = len(dataset.vocab)
+    model = torch_model(V, args, cell, E)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
 
     def step(inputs, targets, state, lr):
@@ -134,6 +148,12 @@ def main(argv=None):
     parser.add_argument("--clip", type=float, default=5.0)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--same-init", action="store_true",
+                        help="tinygrad_rnn starts from PyTorch's initial weights for the seed "
+                             "(through tinygrad_rnn.export); with the GRU the two then differ "
+                             "only in their arithmetic, while the RNN and LSTM keep one bias "
+                             "for PyTorch's two (b_ih + b_hh), which Adam moves at half the "
+                             "rate of PyTorch's pair; needs PyTorch")
     args = parser.parse_args(argv)
 
     dataset = CharDataset(load_text())
@@ -148,7 +168,7 @@ def main(argv=None):
         for size in args.embedding_size:
             E = None if size.lower() == "none" else int(size)
             for name in frameworks:
-                if name == "torch" and E is None:
+                if E is None and (name == "torch" or args.same_init):
                     continue  # PyTorch's model always has an embedding
                 build = ours if name == "tinygrad_rnn" else theirs
                 step, model = build(dataset, args, cell, E)
