@@ -60,6 +60,14 @@ class Function:
     saved_tensors = ()
     retained = None  # {output index: weakref to tensor} for retain_grad() and hooks
     out_specs = None  # [(shape, dtype)] of each output, kept only for multi-output ops
+    # For jit's memory plan (replay.py), which may have an op write into a row of a buffer that
+    # a later join reads whole. `takes_out`: forward(ctx, *inputs, out=None) and backward(ctx, g,
+    # out=None) accept an array of the shape and dtype of the output (of the first input's
+    # gradient) that they may write it into; they return the result either way. `stacks`:
+    # "inputs" if forward, "grads" if backward stacks those along a new axis 0 (when the op's
+    # `axis` option is 0), through ops.shape.join.
+    takes_out = False
+    stacks = None
 
     @property
     def released(self):

@@ -33,7 +33,9 @@ of them), and calls `cls.forward` on its slots' arrays with the traced options. 
 calls `cls.backward` on that node and routes the gradients it returns as the traced walk did;
 the end of a walk adds the leaves' totals into their `.grad` through the walk's own `add_terms`
 and `accumulate_leaf`. A slot is deleted after its last reader, as the eager walk releases what
-it has used.
+it has used. Arrays that will be stacked (a Stack's inputs, the gradients an Unbind's backward
+joins) are written by the ops that make them into the rows of one buffer, new at every call, so
+that the stack, and any later join of the same rows, is a view: the memory plan (replay.py).
 
 Why it is correct. A replay calls the same forward and backward functions, in the same order, on
 the arrays eager would pass them, and sums gradients in the same order by the same rules: the
@@ -67,7 +69,7 @@ import numpy as np
 
 from . import anomaly, autograd
 from .grad_mode import is_grad_enabled
-from .replay import Replay, build_outputs, difference
+from .replay import Replay, build_outputs
 from .tensor import Tensor
 from .tracer import Recorder, Tracer
 
@@ -250,3 +252,18 @@ def _flat(obj):
     if isinstance(obj, Tensor):
         return [obj.data]
     return [obj] if isinstance(obj, (np.ndarray, int, float)) else []
+
+
+def difference(a, b):
+    """The largest |a - b|, 0.0 when they agree to within a few units in the last place."""
+    if a is None or b is None:
+        return 0.0 if a is b else float("inf")
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return float("inf")
+    if a.dtype.kind not in "fc" and b.dtype.kind not in "fc":
+        return 0.0 if np.array_equal(a, b) else float(np.max(np.abs(a.astype(float) - b)))
+    tol = 64 * np.finfo(np.result_type(a.dtype, b.dtype, np.float32)).eps
+    if np.allclose(a, b, rtol=tol, atol=tol, equal_nan=True):
+        return 0.0
+    return float(np.nanmax(np.abs(a.astype(np.float64) - b)))

@@ -6,24 +6,30 @@ and after which line each array dies. The result is the source of one function (
 which every slot of the trace is a local variable and every op one call, as one would write the
 step by hand:
 
-    c3 = new_3(cls_3); c3.needs_input_grad = needs_3; c3.parents = parents_3
-    s41 = forward_3(c3, s40, s12, p2)       # TanhAddMatMul: forward(ctx, x, h, W)
+    c4 = new_4(cls_4); c4.needs_input_grad = needs_4; c4.parents = parents_4
+    s12 = forward_4(c4, s7, s10, p11, out=rows_0[1])  # TanhAddMatMul
     ...
-    r = backward_71(c3, s95); del c3         # its backward, routed as the traced walk did
-    s96 = s96 + evaluated(r[1])              #   dL/dh: added to what h's other reader sent
-    s97 = add_terms(s97, r[2], True)         #   dL/dW: merged with W's other terms
-    del s41, s95
+    r = backward_26(c4, s37, out=rows_4[1]); del c4  # TanhAddMatMul
+    r = r if type(r) is tuple else (r,)
+    g = r[1]; s36 = s36 + (g if type(g) is ndarray else evaluated(g))   # dL/dh, to h's sum
+    s41 = add_terms(s41, r[2], True)                                     # dL/dW, to W's terms
+    del s37
 
 Arguments are the trace's own buffers and constants are what the trace saw, so both are names
 bound once (`arg_…`, `const_…`); a parameter's array is read from its Tensor on entry (`p…`).
 Local variables cost a replay less than any list of slots, and the interpreter runs one flat
 function with no loop, no dispatch and no bookkeeping of its own.
+
+The memory plan (`_plan`, the `rows_…` above): arrays that will be stacked are written by the
+ops that make them into the rows of one buffer, so that the stack is a view. A hand-written
+BPTT does the same with its preallocated (T, B, H) arrays of states and of their gradients.
 """
 from keyword import iskeyword
 
 import numpy as np
 
 from .autograd import Deferred, accumulate_leaf, add_terms
+from .ops.shape import forget_planned, planned_rows
 from .tensor import Tensor
 from .tracer import ADD, FIRST, LEAF_ADD, LEAF_FIRST
 
@@ -54,10 +60,13 @@ class Replay:
         """One replay on the call's `leaves` (its tensors and arrays, in argument order)."""
         for buffer, x in zip(self.buffers, leaves):
             np.copyto(buffer, x.data if isinstance(x, Tensor) else x)
-        if not record:
-            return build_outputs(self.spec, self._replay(leaves))
-        ops = []
-        return build_outputs(self.spec, self._recording(leaves, ops)), ops
+        try:
+            if not record:
+                return build_outputs(self.spec, self._replay(leaves))
+            ops = []
+            return build_outputs(self.spec, self._recording(leaves, ops)), ops
+        finally:
+            forget_planned()  # the plan's buffers die with the slots that hold them
 
 
 def _compile(source, namespace):
@@ -69,8 +78,9 @@ def _compile(source, namespace):
 
 def _namespace(tracer):
     """The names a replay's source refers to: the engine's helpers, and every event's objects."""
-    ns = {"ndarray": np.ndarray, "asarray": np.asarray, "zeros": np.zeros,
-          "add_terms": add_terms, "accumulate_leaf": accumulate_leaf, "evaluated": _evaluated}
+    ns = {"ndarray": np.ndarray, "asarray": np.asarray, "zeros": np.zeros, "empty": np.empty,
+          "add_terms": add_terms, "accumulate_leaf": accumulate_leaf, "evaluated": _evaluated,
+          "planned_rows": planned_rows}
     for s, (value, kind) in enumerate(zip(tracer.values, tracer.kinds)):
         if kind in ("arg", "const"):
             ns[f"{kind}_{s}"] = value
@@ -104,6 +114,7 @@ class _Writer:
         self.pinned = set(_spec_slots(spec))
         self.backwarded = {e[1] for e in tracer.events if e[0] == "backward"}
         self.owned = set()  # leaf totals that are arrays of our own (after a first addition)
+        self.outs, self.allocations = _plan(tracer)
 
     def name(self, s):
         kind = self.kinds[s]
@@ -125,6 +136,7 @@ class _Writer:
         lines = ["def replay(leaves, ops=None):"]
         lines += [f"    p{s} = param_{s}.data" for s, _ in self.tracer.params]
         for e, (event, dead) in enumerate(zip(events, frees)):
+            lines += ["    " + line for line in self.allocations.get(e, ())]
             lines += ["    " + line for line in getattr(self, event[0])(e, *event[1:])]
             if dead:
                 lines.append("    del " + ", ".join(f"s{s}" for s in sorted(dead)))
@@ -146,6 +158,8 @@ class _Writer:
             args += [f"{k}={value}" for k, value in keywords]
         elif keywords:  # a key Python cannot spell as a keyword argument
             args.append("**{" + ", ".join(f"{k!r}: {value}" for k, value in keywords) + "}")
+        if e in self.outs:
+            args.append(f"out={self.outs[e]}")
         call = f"forward_{e}({', '.join(args)})"
         names = [f"s{s}" for s in outs]
         lines.append(f"{', '.join(names)}{',' if multi else ''} = {call}  # {cls.__name__}")
@@ -167,6 +181,8 @@ class _Writer:
     def backward(self, e, node, cls, grad_slots, routes):
         grads = [self.name(s) if type(s) is int else f"zeros(*zeros_{e}_{i})"
                  for i, s in enumerate(grad_slots)]
+        if e in self.outs:
+            grads.append(f"out={self.outs[e]}")
         lines = [f"r = backward_{e}(c{node}, {', '.join(grads)}); del c{node}  # {cls.__name__}",
                  "r = r if type(r) is tuple else (r,)"]  # one input's gradient may come bare
         for i, s, mode in routes:
@@ -189,6 +205,56 @@ class _Writer:
             lines.append(f"accumulate_leaf({target}, {self.name(s)}, {s in self.owned})")
             self.owned.discard(s)
         return lines
+
+
+def _plan(tracer):
+    """The memory plan: arrays that an op will stack along a new axis 0 (a Stack's inputs, the
+    gradients an Unbind's backward joins), written by their makers straight into the rows of one
+    buffer, so that the stack (and any later join of the same rows, such as the deferred term of
+    a weight's gradient) is a view of it instead of a copy (see ops.shape.join).
+
+    A group is planned when every member is made by its own op that can write into an array it
+    is given (`takes_out`: a forward's single output, or a backward's gradient of its first
+    input), and all have one shape and dtype. Returns ({event: "rows_k[i]"}, {event: lines
+    that make buffer k, before its first maker}).
+    """
+    makers, written = {}, {}  # slot -> (event, is it an output that can be written into?)
+    for e, event in enumerate(tracer.events):
+        if event[0] == "forward" and not event[6]:
+            makers[event[5][0]] = (e, event[1].takes_out)
+        elif event[0] == "backward":
+            for i, s, mode in event[4]:
+                written[s] = written.get(s, 0) + 1
+                makers[s] = (e, mode == FIRST and i == 0 and event[2].takes_out)
+    axis = {}  # node -> its forward's `axis` option
+    groups = []
+    for event in tracer.events:
+        if event[0] == "forward":
+            axis[event[7]] = event[3].get("axis", 0)
+            if event[1].stacks == "inputs" and axis[event[7]] == 0:
+                groups.append(event[2])
+        elif event[0] == "backward" and event[2].stacks == "grads" and axis[event[1]] == 0:
+            groups.append(event[3])
+    outs, allocations, taken = {}, {}, set()
+    for group in groups:
+        if len(group) < 2 or not all(type(s) is int and s not in taken for s in group):
+            continue
+        values = [tracer.values[s] for s in group]
+        events = [makers.get(s, (None, False)) for s in group]
+        if (not all(ok and written.get(s, 1) == 1 for s, (_, ok) in zip(group, events))
+                or len({e for e, _ in events}) < len(group)
+                or not all(type(v) is np.ndarray and v.shape == values[0].shape
+                           and v.dtype == values[0].dtype for v in values)):
+            continue
+        k = len(taken)  # a number no earlier buffer has: they hold len(taken) rows in all
+        first = min(e for e, _ in events)
+        allocations[first] = allocations.get(first, []) + [
+            f"rows_{k} = planned_rows(empty({(len(group),) + values[0].shape}, "
+            f"'{values[0].dtype.str}'))"]
+        for i, (e, _) in enumerate(events):
+            outs[e] = f"rows_{k}[{i}]"
+        taken.update(group)
+    return outs, allocations
 
 
 def _evaluated(g):
@@ -236,18 +302,3 @@ def build_outputs(spec, vals):
         return vals[spec[1]].item()
     array = vals[spec[1]].copy() if spec[2] else vals[spec[1]]
     return Tensor(array) if kind == "tensor" else array
-
-
-def difference(a, b):
-    """The largest |a - b|, 0.0 when they agree to within a few units in the last place."""
-    if a is None or b is None:
-        return 0.0 if a is b else float("inf")
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape:
-        return float("inf")
-    if a.dtype.kind not in "fc" and b.dtype.kind not in "fc":
-        return 0.0 if np.array_equal(a, b) else float(np.max(np.abs(a.astype(float) - b)))
-    tol = 64 * np.finfo(np.result_type(a.dtype, b.dtype, np.float32)).eps
-    if np.allclose(a, b, rtol=tol, atol=tol, equal_nan=True):
-        return 0.0
-    return float(np.nanmax(np.abs(a.astype(np.float64) - b)))

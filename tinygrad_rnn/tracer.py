@@ -187,7 +187,8 @@ class Tracer:
                 s = walk.grads.get((child, parent._index))
                 mode = ADD if s is not None else FIRST
                 if s is None:
-                    s = walk.grads[child, parent._index] = self._new("grad", None)
+                    # its value: the first term, whose shape and dtype the memory plan reads
+                    s = walk.grads[child, parent._index] = self._new("grad", g)
             routes.append((i, s, mode))
         self.events.append(("backward", node, type(node_obj), grad_slots, tuple(routes)))
 

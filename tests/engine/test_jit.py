@@ -55,6 +55,28 @@ def test_a_replay_is_one_straight_line_function_with_a_call_per_op():
     assert trace.source.count("# Tanh\n") == 2 * T  # each call names its op, forward and back
 
 
+def test_the_memory_plan_makes_the_joins_of_a_recurrence_views(monkeypatch):
+    """CharRNN's hidden states go into the rows of one buffer, their gradients into another: the
+    stack for the head, the one in Unbind's backward and the joins of the weight's deferred
+    gradient are views of them in a replay, where an eager step concatenates."""
+    model = CharRNN(V, H, embedding_size=None, dtype=np.float64, rng=np.random.default_rng(0))
+
+    def step(ids, targets):
+        logits, _ = model(ids)
+        cross_entropy(logits, targets).backward()
+    jitted = jit(step)
+    ids, targets, _ = batches(1)[0]
+    jitted(ids, targets)  # the trace
+    joined, concatenate = [], np.concatenate
+    monkeypatch.setattr(np, "concatenate", lambda arrays, *a, **k: joined.append(len(arrays))
+                        or concatenate(arrays, *a, **k))
+    step(ids, targets)
+    assert sorted(joined) == [1, T - 1, T - 1, T, T]  # 1: the last state, stacked alone
+    joined.clear()
+    jitted(ids, targets)
+    assert joined == []  # the last state too: a view of the buffer's last row
+
+
 def test_an_argument_tensor_that_requires_grad_gets_its_grad_accumulated():
     data = batches(3)
     worlds = []

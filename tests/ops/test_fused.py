@@ -21,6 +21,25 @@ def test_tanh_add_matmul_equals_its_twin(x_shape):
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
+@pytest.mark.parametrize("x_shape", [(3, 4), (4,)])
+def test_tanh_add_matmul_writes_into_out_when_given_one(x_shape):
+    """The arrays a jit replay's memory plan hands it: y's in forward, dL/dx's in backward."""
+    x, h, w = rand(*x_shape, seed=1), rand(3, 5, seed=2), rand(5, 4, seed=3)
+    g = rand(3, 4, seed=4)
+    results = []
+    for out in (None, np.empty((3, 4))):
+        ctx = TanhAddMatMul.__new__(TanhAddMatMul)
+        ctx.needs_input_grad = (True, True, True)
+        y = TanhAddMatMul.forward(ctx, x, h, w, out=out)
+        dx_out = None if out is None else np.empty(x_shape)
+        grads = TanhAddMatMul.backward(ctx, g, out=dx_out)
+        if out is not None:
+            assert y is out and (grads[0] is dx_out) == (x_shape == (3, 4))
+        results.append((y.copy(), grads[0], grads[1], grads[2].evaluate()))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_tanh_add_matmul_with_a_non_leaf_weight():
     w = Tensor(rand(5, 4, seed=3), requires_grad=True)
     assert gradcheck(lambda x, h, w: TanhAddMatMul.apply(x, h, w * 2.0),

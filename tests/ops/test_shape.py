@@ -108,3 +108,24 @@ def test_scatter_rows_equals_add_at(onehot_limit, rows, n, tail, seed):
     finally:
         shape_ops.ONEHOT_LIMIT = saved
     np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_a_join_of_consecutive_planned_rows_is_a_view_and_any_other_a_copy():
+    buffer = rand(4, 2, 3, seed=20)
+    rows = shape_ops.planned_rows(buffer)
+    try:
+        stacked = shape_ops.join(list(rows[1:3]), new_axis=True)
+        assert np.shares_memory(stacked, buffer)
+        np.testing.assert_array_equal(stacked, np.stack(rows[1:3]))
+        flat = shape_ops.join(list(rows))
+        assert np.shares_memory(flat, buffer) and flat.shape == (8, 3)
+        np.testing.assert_array_equal(flat, np.concatenate(rows))
+        others = ([rows[2], rows[1]], [rows[0], rows[2]], [rows[0], rows[1].copy()],
+                  [buffer[0], buffer[1]])  # out of order, a gap, a copy, views not planned
+        for arrays in others:
+            joined = shape_ops.join(arrays)
+            assert not np.shares_memory(joined, buffer)
+            np.testing.assert_array_equal(joined, np.concatenate(arrays))
+    finally:
+        shape_ops.forget_planned()
+    assert not np.shares_memory(shape_ops.join(list(rows)), buffer)  # forgotten: copied

@@ -151,16 +151,18 @@ class Log(Function):
 class Tanh(Function):
     """y = tanh(a);  dL/da = g * (1 - y^2), from the output alone."""
 
+    takes_out = True
+
     @staticmethod
-    def forward(ctx, a):
-        y = np.tanh(a)
+    def forward(ctx, a, out=None):
+        y = np.tanh(a, out=out)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx, g, out=None):
         (y,) = ctx.saved_tensors
-        return g * (1 - y * y)
+        return np.multiply(g, 1 - y * y, out=out)
 
 
 class Sigmoid(Function):

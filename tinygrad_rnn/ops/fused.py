@@ -18,26 +18,32 @@ class TanhAddMatMul(Function):
     per-node cost of Python is a large part of each step. h and W are 2-D.
     """
 
+    takes_out = True  # out: y's array in forward, dL/dx's in backward (used when x is y's shape)
+
     @staticmethod
-    def forward(ctx, x, h, W):
-        z = h @ W
-        if z.shape == x.shape:
+    def forward(ctx, x, h, W, out=None):
+        if out is not None and out.shape == (len(h), W.shape[1]):  # h W is y's shape
+            z = np.matmul(h, W, out=out)
             z += x
         else:
-            z = z + x
+            z = h @ W
+            if z.shape == x.shape:
+                z += x
+            else:
+                z = z + x
         y = np.tanh(z, out=z)
         ctx.save_for_backward(h, W, y)
         ctx.x_shape, ctx.one = x.shape, y.dtype.type(1)
         return y
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx, g, out=None):
         h, W, y = ctx.saved_tensors
         need_x, need_h, need_W = ctx.needs_input_grad
-        dz = y * y
+        x_shape = ctx.x_shape
+        dz = np.multiply(y, y, out=out if x_shape == y.shape else None)
         np.subtract(ctx.one, dz, out=dz)  # 1 in y's dtype: a Python 1 is converted per call
         dz *= g
-        x_shape = ctx.x_shape
         return ((dz if x_shape == dz.shape else unbroadcast(dz, x_shape)) if need_x else None,
                 dz @ W.T if need_h else None,
                 MatMulWeightGrad(h, dz) if need_W else None)

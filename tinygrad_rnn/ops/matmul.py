@@ -3,6 +3,7 @@ import numpy as np
 
 from ..autograd import Deferred, Function
 from .elementwise import unbroadcast
+from .shape import join
 
 
 class MatMul(Function):
@@ -69,4 +70,6 @@ class MatMulWeightGrad(Deferred):
         a, g = self.a, self.g
         if len(a) == 1:
             return a[0].T @ g[0]
-        return np.concatenate(a).T @ np.concatenate(g)
+        # The walk meets the terms last step first. Joined in the order the forward made them,
+        # the rows are where a jit replay's memory plan put them: views, not copies (shape.join).
+        return join(a[::-1]).T @ join(g[::-1])

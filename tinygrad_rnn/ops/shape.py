@@ -81,7 +81,8 @@ class RowsGrad(Deferred):
 
     def __init__(self, shape, dtype, index, g):
         self.shape, self.dtype = shape, dtype
-        self.index, self.g = [index.reshape(-1)], [g.reshape((-1,) + shape[1:])]
+        rows = g if g.ndim == len(shape) else g.reshape((-1,) + shape[1:])  # g itself: see join
+        self.index, self.g = [index.reshape(-1)], [rows]
 
     def merge(self, other):
         self.index += other.index
@@ -90,8 +91,8 @@ class RowsGrad(Deferred):
 
     def evaluate(self):
         index, g = self.index, self.g
-        if len(index) > 1:
-            index, g = [np.concatenate(index)], [np.concatenate(g)]
+        if len(index) > 1:  # in the order the forward made them, as MatMulWeightGrad joins
+            index, g = [np.concatenate(index[::-1])], [join(g[::-1])]
         return scatter_rows(self.shape, self.dtype, index[0], g[0])
 
 
@@ -121,6 +122,8 @@ def scatter_rows(shape, dtype, index, rows):
 
 class Stack(Function):
     """y = the inputs stacked along a new `axis`;  dL/d(input i) = g taken at i on that axis."""
+
+    stacks = "inputs"
 
     @staticmethod
     def forward(ctx, *arrays, axis=0):
@@ -153,6 +156,8 @@ class Unbind(Function):
     one stack in backward, where T separate `a[t]` would each scatter into a zero array of a's size.
     """
 
+    stacks = "grads"
+
     @staticmethod
     def forward(ctx, a, axis=0):
         ctx.axis = axis
@@ -167,8 +172,43 @@ def _stack(arrays, axis):
     """np.stack(arrays, axis); along axis 0, as one concatenate (half the time for small arrays)."""
     shape = arrays[0].shape
     if axis == 0 and shape and all(a.shape == shape for a in arrays):
-        return np.concatenate(arrays).reshape((len(arrays),) + shape)
+        return join(arrays, new_axis=True)
     return np.stack(arrays, axis=axis)
+
+
+# Rows of buffers that a jit replay had ops write into (replay.py's memory plan), while it runs:
+# id(row) -> (buffer, its rows, the row's index). The rows themselves are kept, so ids stay theirs.
+_planned = {}
+
+
+def planned_rows(buffer):
+    """The rows buffer[0], buffer[1], ... as views for ops to write into, known to `join`."""
+    rows = tuple(buffer)
+    for i, row in enumerate(rows):
+        _planned[id(row)] = (buffer, rows, i)
+    return rows
+
+
+def forget_planned():
+    _planned.clear()
+
+
+def join(arrays, new_axis=False):
+    """np.concatenate(arrays) along axis 0 (np.stack along a new axis 0 if `new_axis`).
+
+    When the arrays are consecutive rows of a planned buffer, in order, they already lie back to
+    back in memory: the join is a view of that buffer, and nothing is copied. Which arrays are
+    such rows is known by identity, so the test costs a dictionary look-up and n `is`.
+    """
+    hit = _planned.get(id(arrays[0])) if _planned else None
+    if hit is not None:
+        buffer, rows, k = hit
+        n = len(arrays)
+        if k + n <= len(rows) and all(a is r for a, r in zip(arrays, rows[k:k + n])):
+            part = buffer[k:k + n]
+            return part if new_axis else part.reshape((-1,) + part.shape[2:])
+    joined = np.concatenate(arrays)
+    return joined.reshape((len(arrays),) + arrays[0].shape) if new_axis else joined
 
 
 def _slices(a, axis):
