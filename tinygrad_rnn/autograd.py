@@ -60,12 +60,10 @@ class Function:
     saved_tensors = ()
     retained = None  # {output index: weakref to tensor} for retain_grad() and hooks
     out_specs = None  # [(shape, dtype)] of each output, kept only for multi-output ops
-    # For jit's memory plan (replay.py), which may have an op write into a row of a buffer that
-    # a later join reads whole. `takes_out`: forward(ctx, *inputs, out=None) and backward(ctx, g,
-    # out=None) accept an array of the shape and dtype of the output (of the first input's
-    # gradient) that they may write it into; they return the result either way. `stacks`:
-    # "inputs" if forward, "grads" if backward stacks those along a new axis 0 (when the op's
-    # `axis` option is 0), through ops.shape.join.
+    # jit's memory plan (replay.py). takes_out: forward(ctx, *inputs, out=None) and backward(ctx,
+    # g, out=None) may write their output (the first input's gradient) into `out`, an array of its
+    # shape and dtype, and return the result either way. stacks: "inputs" ("grads") if forward
+    # (backward) stacks those along a new axis 0 by ops.shape.join, when the `axis` option is 0.
     takes_out = False
     stacks = None
 
@@ -154,6 +152,10 @@ class Deferred:
 
     def evaluate(self):
         raise NotImplementedError
+
+    def joins(self):
+        """The lists of arrays `evaluate` joins along axis 0 (ops.shape.join), for jit's plan."""
+        return ()
 
 
 def backward(root, grad, retain_graph=False):

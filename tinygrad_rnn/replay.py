@@ -208,10 +208,10 @@ class _Writer:
 
 
 def _plan(tracer):
-    """The memory plan: arrays that an op will stack along a new axis 0 (a Stack's inputs, the
-    gradients an Unbind's backward joins), written by their makers straight into the rows of one
-    buffer, so that the stack (and any later join of the same rows, such as the deferred term of
-    a weight's gradient) is a view of it instead of a copy (see ops.shape.join).
+    """The memory plan: arrays that will be joined along axis 0 (a Stack's inputs, the gradients
+    an Unbind's backward joins, the arrays a Deferred term such as a weight's gradient joins when
+    it is evaluated) are written by their makers straight into the rows of one buffer, so that
+    the join is a view of it instead of a copy (see ops.shape.join).
 
     A group is planned when every member is made by its own op that can write into an array it
     is given (`takes_out`: a forward's single output, or a backward's gradient of its first
@@ -235,6 +235,8 @@ def _plan(tracer):
                 groups.append(event[2])
         elif event[0] == "backward" and event[2].stacks == "grads" and axis[event[1]] == 0:
             groups.append(event[3])
+    # then what the Deferred terms join; the longest first (a shorter one may be part of it)
+    groups += sorted(tracer.joins, key=len, reverse=True)
     outs, allocations, taken = {}, {}, set()
     for group in groups:
         if len(group) < 2 or not all(type(s) is int and s not in taken for s in group):

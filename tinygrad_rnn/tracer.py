@@ -18,6 +18,7 @@ import traceback
 import numpy as np
 
 from . import anomaly
+from .autograd import Deferred
 from .tensor import Tensor
 
 FIRST, ADD, LEAF_FIRST, LEAF_ADD = range(4)
@@ -37,6 +38,7 @@ class _Walk:
         self.grads = {}   # (node, output index) -> slot of the gradient summed so far
         self.leaves = {}  # id(leaf) -> slot of its total
         self.order = []   # (slot, leaf) in the order the walk first saw each leaf
+        self.deferred = []  # the first term of each leaf's total that is Deferred (merges extend it)
 
 
 class Tracer:
@@ -48,6 +50,8 @@ class Tracer:
         self.arg_slots, self.arg_of = [], {}  # argument index -> slot; id(stand-in) -> index
         self.nodes = {}  # id(node) -> node number
         self.walk, self.reason, self.walked = None, None, False
+        self.made = {}  # id(gradient array) -> the slot it was first routed to (by its maker)
+        self.joins = []  # slots that a Deferred term's evaluate joins (None: an array of no slot)
         for i, a in enumerate(arguments):
             array = a.data if isinstance(a, Tensor) else a
             s = self._new("arg", array)
@@ -180,6 +184,8 @@ class Tracer:
                 if s is None:
                     s = walk.leaves[id(parent)] = self._new("grad", None)
                     walk.order.append((s, leaf))
+                    if isinstance(g, Deferred):
+                        walk.deferred.append(g)
             else:
                 child = self.nodes.get(id(parent._ctx))
                 if child is None:
@@ -189,12 +195,16 @@ class Tracer:
                 if s is None:
                     # its value: the first term, whose shape and dtype the memory plan reads
                     s = walk.grads[child, parent._index] = self._new("grad", g)
+                    self.made.setdefault(id(g), s)
             routes.append((i, s, mode))
         self.events.append(("backward", node, type(node_obj), grad_slots, tuple(routes)))
 
     def on_backward_end(self):
         if self.walk is not None:
             self.events.append(("accumulate", tuple(self.walk.order)))
+            for term in self.walk.deferred:
+                self.joins += [tuple([self.made.get(id(a), self.by_array.get(id(a)))
+                                      for a in arrays]) for arrays in term.joins()]
             self.walk = None
 
     def output_spec(self, obj):

@@ -77,6 +77,25 @@ def test_the_memory_plan_makes_the_joins_of_a_recurrence_views(monkeypatch):
     assert joined == []  # the last state too: a view of the buffer's last row
 
 
+def test_the_memory_plan_has_the_joins_of_deferred_gradients_read_rows_in_place(monkeypatch):
+    """In the plain-op loop no op stacks anything, but the weights' deferred gradients join the
+    states and their gradients: those are planned too. Left to copy: the states that U's term
+    joins, which start with the argument h, and the ids for W's rows."""
+    W, U, b, O = params(0, (V, H), (H, H), (H,), (H, V))
+    eager = plain_rnn(W, U, b, O)
+    jitted = jit(eager)
+    ids, targets, h = batches(1)[0]
+    jitted(ids, targets, Tensor(h))  # the trace
+    joined, concatenate = [], np.concatenate
+    monkeypatch.setattr(np, "concatenate", lambda arrays, *a, **k: joined.append(
+        (len(arrays), arrays[0].dtype.kind)) or concatenate(arrays, *a, **k))
+    eager(ids, targets, Tensor(h))
+    assert sorted(joined) == [(T, "f")] * 5 + [(T, "i")]  # U's two, O's two, W's rows and ids
+    joined.clear()
+    jitted(ids, targets, Tensor(h))
+    assert sorted(joined) == [(T, "f"), (T, "i")]
+
+
 def test_an_argument_tensor_that_requires_grad_gets_its_grad_accumulated():
     data = batches(3)
     worlds = []

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from tinygrad_rnn import Tensor, gradcheck
+from tinygrad_rnn.ops import MatMulWeightGrad
 
 from ..helpers import rand
 from .checks import check
@@ -29,3 +30,14 @@ def test_weight_gradient_terms_of_mixed_rank():
     w = Tensor(rand(4, 2, seed=6), requires_grad=True)
     assert gradcheck(lambda w: (x3 @ w).sum() + (x2 @ w * x2[:, :2]).sum(), [w])
     assert gradcheck(lambda w: (x2 @ w).sum() + (x3 @ w).tanh().sum(), [w])  # the other order
+
+
+def test_a_weight_gradient_joins_its_terms_in_the_order_the_forward_made_them():
+    a = [rand(2, 3, seed=i) for i in range(3)]
+    g = [rand(2, 4, seed=10 + i) for i in range(3)]
+    total = MatMulWeightGrad(a[2], g[2])  # the walk meets the last step first
+    for x, y in zip(a[1::-1], g[1::-1]):
+        assert total.merge(MatMulWeightGrad(x, y))
+    joined_a, joined_g = total.joins()  # what evaluate joins, and jit's memory plan lays out
+    assert all(x is y for x, y in zip(joined_a, a)) and all(x is y for x, y in zip(joined_g, g))
+    np.testing.assert_allclose(total.evaluate(), sum(x.T @ y for x, y in zip(a, g)))

@@ -129,3 +129,14 @@ def test_a_join_of_consecutive_planned_rows_is_a_view_and_any_other_a_copy():
     finally:
         shape_ops.forget_planned()
     assert not np.shares_memory(shape_ops.join(list(rows)), buffer)  # forgotten: copied
+
+
+def test_a_row_gradient_joins_its_terms_in_the_order_the_forward_made_them():
+    index, g = [np.array([0, 2]), np.array([2, 2])], [rand(2, 3, seed=21), rand(2, 3, seed=22)]
+    total = shape_ops.RowsGrad((4, 3), g[0].dtype, index[1], g[1])  # the last step first
+    assert total.merge(shape_ops.RowsGrad((4, 3), g[0].dtype, index[0], g[0]))
+    (joined,) = total.joins()
+    assert joined[0] is g[0] and joined[1] is g[1]
+    expected = np.zeros((4, 3))
+    np.add.at(expected, np.concatenate(index), np.concatenate(g))
+    np.testing.assert_allclose(total.evaluate(), expected)

@@ -197,12 +197,12 @@ class ReLU(Function):
         return g * positive
 
 
-def log_softmax(a, axis):
-    """a - logsumexp(a) along `axis`, on arrays.
+def log_softmax(a, axis, out=None):
+    """a - logsumexp(a) along `axis`, on arrays (into `out` if given).
 
     Stable: logsumexp(a) = m + log(sum(exp(a - m))) with m = max(a), so exp never overflows.
     """
-    y = a - np.maximum.reduce(a, axis=axis, keepdims=True)
+    y = np.subtract(a, np.maximum.reduce(a, axis=axis, keepdims=True), out=out)
     y -= np.log(np.add.reduce(np.exp(y), axis=axis, keepdims=True))
     return y
 
@@ -214,16 +214,18 @@ class LogSoftmax(Function):
     dL/da = g - p * sum(g) (sums along `axis`).
     """
 
+    takes_out = True
+
     @staticmethod
-    def forward(ctx, a, axis=-1):
-        y = log_softmax(a, axis)
+    def forward(ctx, a, axis=-1, out=None):
+        y = log_softmax(a, axis, out)
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx, g, out=None):
         (y,) = ctx.saved_tensors
-        p_sum_g = np.exp(y)
+        p_sum_g = np.exp(y, out=out)
         p_sum_g *= np.add.reduce(g, axis=ctx.axis, keepdims=True)
         return np.subtract(g, p_sum_g, out=p_sum_g)

@@ -73,3 +73,6 @@ class MatMulWeightGrad(Deferred):
         # The walk meets the terms last step first. Joined in the order the forward made them,
         # the rows are where a jit replay's memory plan put them: views, not copies (shape.join).
         return join(a[::-1]).T @ join(g[::-1])
+
+    def joins(self):
+        return self.a[::-1], self.g[::-1]

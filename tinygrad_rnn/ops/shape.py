@@ -95,6 +95,9 @@ class RowsGrad(Deferred):
             index, g = [np.concatenate(index[::-1])], [join(g[::-1])]
         return scatter_rows(self.shape, self.dtype, index[0], g[0])
 
+    def joins(self):
+        return (self.g[::-1],)
+
 
 ONEHOT_LIMIT = 1 << 22  # entries of the one-hot matrix (16 MB in float32) above which we sort
 
