@@ -43,9 +43,13 @@ results are those of an eager call, bit for bit. Only the slots bound anew (argu
 parameters) change between calls; the graph's shape and every constant are what the trace saw.
 
 What a trace cannot see, and what happens:
-  - Python control flow on values (`if loss.item() > 1`): the branch taken at trace time replays.
+  - Python control flow on values (`if loss.item() > 1`): the branch taken at trace time replays;
+    so does a module's mode (`model.eval()` between calls: jit one function per mode).
   - An array computed in numpy from an argument (`ids % 2`), or a number from `.item()` used in an
     op: frozen. Value checks in Python (an id out of range) run at trace time only.
+  - Random numbers: an op that draws them (`ops.Dropout`, from the generator it is given) draws
+    anew at every replay, from the same generator and in the same order as an eager call; a
+    mask made in numpy inside fn (`np.random.rand(...) < p`) is frozen like any other array.
   - Side effects outside ops run once, at trace time: keep `optimizer.step()`, `zero_grad()`
     and counters outside fn. A leaf that requires grad made inside fn from constants keeps its
     `.grad` across calls (eager would make a new one).
@@ -169,10 +173,13 @@ class _Jitted:
         """Replay, then run fn eagerly from the same gradients, and compare op by op."""
         targets = trace.leaf_targets(leaves)
         before = [None if t.grad is None else t.grad.copy() for t in targets]
+        drawn = [g.bit_generator.state for g in trace.generators]
         outputs, replayed_ops = trace.run(leaves, record=True)
         replayed_grads = [t.grad for t in targets]
         for t, g in zip(targets, before):
             t.grad = g
+        for generator, state in zip(trace.generators, drawn):  # the eager run draws the same
+            generator.bit_generator.state = state
         recorder = Recorder()
         autograd._tracer = recorder
         try:

@@ -41,6 +41,11 @@ class Replay:
         self.params = [(s, t, t.data.shape, t.data.dtype, t.requires_grad)
                        for s, t in tracer.params]
         self.targets = [t for e in tracer.events if e[0] == "accumulate" for _, t in e[1]]
+        # the generators random ops draw from (Dropout's rng): check=True rewinds them for its
+        # eager run, so that both draw the same masks
+        self.generators = list({id(v): v for e in tracer.events if e[0] == "forward"
+                                for v in e[3].values() if isinstance(v, np.random.Generator)
+                                }.values())
         namespace = _namespace(tracer)
         self.source = _Writer(tracer, spec, record=False).source()
         self._replay = _compile(self.source, namespace)
