@@ -60,11 +60,12 @@ class Function:
     saved_tensors = ()
     retained = None  # {output index: weakref to tensor} for retain_grad() and hooks
     out_specs = None  # [(shape, dtype)] of each output, kept only for multi-output ops
-    # jit's memory plan (replay.py). takes_out: forward(ctx, *inputs, out=None) and backward(ctx,
-    # g, out=None) may write their output (the first input's gradient) into `out`, an array of its
-    # shape and dtype, and return the result either way. stacks: "inputs" ("grads") if forward
-    # (backward) stacks those along a new axis 0 by ops.shape.join, when the `axis` option is 0.
-    takes_out = False
+    # jit's memory plan (replay.py). takes_out names the methods that may write their result
+    # into `out`, an array of its shape and dtype, and return it either way: forward(ctx, *inputs,
+    # out=None) its single output, backward(ctx, *grads, out=None) its first input's gradient.
+    # stacks: "inputs" ("grads") if forward (backward) stacks those along a new axis 0 by
+    # ops.shape.join, when the op's `axis` option is 0.
+    takes_out = ()
     stacks = None
 
     @property

@@ -226,11 +226,11 @@ def _plan(tracer):
     makers, written = {}, {}  # slot -> (event, is it an output that can be written into?)
     for e, event in enumerate(tracer.events):
         if event[0] == "forward" and not event[6]:
-            makers[event[5][0]] = (e, event[1].takes_out)
+            makers[event[5][0]] = (e, "forward" in event[1].takes_out)
         elif event[0] == "backward":
             for i, s, mode in event[4]:
                 written[s] = written.get(s, 0) + 1
-                makers[s] = (e, mode == FIRST and i == 0 and event[2].takes_out)
+                makers[s] = (e, mode == FIRST and i == 0 and "backward" in event[2].takes_out)
     axis = {}  # node -> its forward's `axis` option
     groups = []
     for event in tracer.events:

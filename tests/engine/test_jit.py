@@ -55,11 +55,13 @@ def test_a_replay_is_one_straight_line_function_with_a_call_per_op():
     assert trace.source.count("# Tanh\n") == 2 * T  # each call names its op, forward and back
 
 
-def test_the_memory_plan_makes_the_joins_of_a_recurrence_views(monkeypatch):
+@pytest.mark.parametrize("cell", ["rnn", "gru"])
+def test_the_memory_plan_makes_the_joins_of_a_recurrence_views(monkeypatch, cell):
     """CharRNN's hidden states go into the rows of one buffer, their gradients into another: the
     stack for the head, the one in Unbind's backward and the joins of the weight's deferred
     gradient are views of them in a replay, where an eager step concatenates."""
-    model = CharRNN(V, H, embedding_size=None, dtype=np.float64, rng=np.random.default_rng(0))
+    model = CharRNN(V, H, cell=cell, embedding_size=None, dtype=np.float64,
+                    rng=np.random.default_rng(0))
 
     def step(ids, targets):
         logits, _ = model(ids)
@@ -71,10 +73,11 @@ def test_the_memory_plan_makes_the_joins_of_a_recurrence_views(monkeypatch):
     monkeypatch.setattr(np, "concatenate", lambda arrays, *a, **k: joined.append(len(arrays))
                         or concatenate(arrays, *a, **k))
     step(ids, targets)
-    assert sorted(joined) == [1, T - 1, T - 1, T, T]  # 1: the last state, stacked alone
+    gates = [3] * (2 * T) if cell == "gru" else []  # the gates' Split backward: an op, no copy
+    assert sorted(joined) == [1] + gates + [T - 1, T - 1, T, T]  # 1: the last state alone
     joined.clear()
     jitted(ids, targets)
-    assert joined == []  # the last state too: a view of the buffer's last row
+    assert joined == gates  # the last state too: a view of the buffer's last row
 
 
 def test_the_memory_plan_has_the_joins_of_deferred_gradients_read_rows_in_place(monkeypatch):

@@ -92,3 +92,11 @@ def test_ops_that_take_out_write_into_it(op):
     grad, into = op.backward(ctx, g), np.empty((3, 4))
     assert op.backward(ctx, g, out=into) is into
     np.testing.assert_array_equal(into, grad)
+
+
+@pytest.mark.parametrize("op", [ops.Add, ops.Sub, ops.Mul])
+def test_binary_ops_write_their_output_into_out(op):
+    a, b = rand(3, 4, seed=7), rand(4, seed=8)  # broadcasting: out has the output's shape
+    out = np.empty((3, 4))
+    assert op.forward(op.__new__(op), a, b, out=out) is out
+    np.testing.assert_array_equal(out, op.forward(op.__new__(op), a, b))

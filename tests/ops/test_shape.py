@@ -140,3 +140,11 @@ def test_a_row_gradient_joins_its_terms_in_the_order_the_forward_made_them():
     expected = np.zeros((4, 3))
     np.add.at(expected, np.concatenate(index), np.concatenate(g))
     np.testing.assert_allclose(total.evaluate(), expected)
+
+
+def test_split_backward_writes_the_joined_gradient_into_out():
+    ctx = shape_ops.Split.__new__(shape_ops.Split)
+    shape_ops.Split.forward(ctx, rand(2, 5, seed=23), sizes=[2, 3], axis=1)
+    grads, out = (rand(2, 2, seed=24), rand(2, 3, seed=25)), np.empty((2, 5))
+    assert shape_ops.Split.backward(ctx, *grads, out=out) is out
+    np.testing.assert_array_equal(out, shape_ops.Split.backward(ctx, *grads))

@@ -32,9 +32,11 @@ class Add(Function):
     during backward: its shape comes from there (the other input may be a plain number).
     """
 
+    takes_out = ("forward",)
+
     @staticmethod
-    def forward(ctx, a, b):
-        return a + b
+    def forward(ctx, a, b, out=None):
+        return a + b if out is None else np.add(a, b, out=out)
 
     @staticmethod
     def backward(ctx, g):
@@ -46,9 +48,11 @@ class Add(Function):
 class Sub(Function):
     """y = a - b;  dL/da = g,  dL/db = -g."""
 
+    takes_out = ("forward",)
+
     @staticmethod
-    def forward(ctx, a, b):
-        return a - b
+    def forward(ctx, a, b, out=None):
+        return a - b if out is None else np.subtract(a, b, out=out)
 
     @staticmethod
     def backward(ctx, g):
@@ -60,10 +64,12 @@ class Sub(Function):
 class Mul(Function):
     """y = a * b;  dL/da = g * b,  dL/db = g * a."""
 
+    takes_out = ("forward",)
+
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx, a, b, out=None):
         ctx.save_for_backward(a, b)
-        return a * b
+        return a * b if out is None else np.multiply(a, b, out=out)
 
     @staticmethod
     def backward(ctx, g):
@@ -151,7 +157,7 @@ class Log(Function):
 class Tanh(Function):
     """y = tanh(a);  dL/da = g * (1 - y^2), from the output alone."""
 
-    takes_out = True
+    takes_out = ("forward", "backward")
 
     @staticmethod
     def forward(ctx, a, out=None):
@@ -214,7 +220,7 @@ class LogSoftmax(Function):
     dL/da = g - p * sum(g) (sums along `axis`).
     """
 
-    takes_out = True
+    takes_out = ("forward", "backward")
 
     @staticmethod
     def forward(ctx, a, axis=-1, out=None):

@@ -228,6 +228,8 @@ class Split(Function):
     each gate out would scatter it into a zero array of a's size.
     """
 
+    takes_out = ("backward",)
+
     @staticmethod
     def forward(ctx, a, sizes, axis=-1):
         if not -a.ndim <= axis < a.ndim:
@@ -244,5 +246,5 @@ class Split(Function):
         return tuple(parts)
 
     @staticmethod
-    def backward(ctx, *grads):
-        return np.concatenate(grads, axis=ctx.axis)
+    def backward(ctx, *grads, out=None):
+        return np.concatenate(grads, axis=ctx.axis, out=out)
