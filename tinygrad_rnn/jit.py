@@ -33,9 +33,10 @@ of them), and calls `cls.forward` on its slots' arrays with the traced options. 
 calls `cls.backward` on that node and routes the gradients it returns as the traced walk did;
 the end of a walk adds the leaves' totals into their `.grad` through the walk's own `add_terms`
 and `accumulate_leaf`. A slot is deleted after its last reader, as the eager walk releases what
-it has used. Arrays that will be stacked (a Stack's inputs, the gradients an Unbind's backward
-joins) are written by the ops that make them into the rows of one buffer, new at every call, so
-that the stack, and any later join of the same rows, is a view: the memory plan (replay.py).
+it has used. Arrays that will be joined (a Stack's inputs, the gradients an Unbind's backward
+stacks, the terms of a weight's deferred gradient) are written by the ops that make them into
+the rows of one buffer, new at every call, so that the join is a view: the memory plan
+(replay.py).
 
 Why it is correct. A replay calls the same forward and backward functions, in the same order, on
 the arrays eager would pass them, and sums gradients in the same order by the same rules: the
