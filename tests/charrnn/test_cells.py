@@ -43,7 +43,7 @@ def test_every_cell_trains_saves_loads_and_samples(corpus, tmp_path, capsys, cel
     hidden = saved.training["hidden"]  # the carried state: h, or [h, c] for the LSTM
     parts = hidden if cell == "lstm" else [hidden]
     assert len(parts) == (2 if cell == "lstm" else 1)
-    assert all(p.shape == (1, 16, 12) for p in parts)
+    assert all(p.shape == (model.num_layers, 16, 12) for p in parts)
     loaded = load_model(out)
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(loaded.state_dict()[name], value)
