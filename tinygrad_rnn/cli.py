@@ -75,8 +75,7 @@ def fraction(text):
 
 TRAIN_OPTIONS = ("cell", "embedding_size", "hidden_size", "num_layers", "dropout", "batch_size",
                  "seq_len", "steps", "time_budget", "lr", "lr_schedule", "optim", "clip",
-                 "eval_every", "seed",
-                 "dtype", "resume", "jit")
+                 "eval_every", "seed", "dtype", "resume", "jit")
 
 
 def _add_train(commands):

@@ -25,8 +25,9 @@ I W_xh is row c of W_xh, the same function. `from_torch` always builds the embed
 
 On disk (`save_safetensors`, `load_safetensors`) the arrays are those of `to_torch`, so
 `torch.nn.Module.load_state_dict(safetensors.torch.load_file(path))` reads the file directly;
-the vocabulary and the architecture (`CharRNN.config()` without the training-only dropout) travel
-in the file's metadata as JSON strings under "vocab" and "architecture". safetensors is an optional extra, imported only here.
+the vocabulary and the architecture (`CharRNN.config()` without the training-only dropout)
+travel in the file's metadata as JSON strings under "vocab" and "architecture". safetensors is an
+optional extra, imported only here.
 """
 import json
 import os

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..ops import CrossEntropy, Dropout
 from ..tensor import Tensor
-from .layers import check_ids
+from .layers import _generator, check_ids
 
 _REDUCTIONS = ("mean", "sum")
 
@@ -60,7 +60,7 @@ def dropout(x, p=0.5, training=True, rng=None):
     if not training or p == 0:
         return x
     x = x if isinstance(x, Tensor) else Tensor(x)
-    return Dropout.apply(x, p=float(p), rng=np.random.default_rng() if rng is None else rng)
+    return Dropout.apply(x, p=float(p), rng=_generator(rng))
 
 
 def check_probability(p):
