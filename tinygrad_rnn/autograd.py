@@ -22,6 +22,29 @@ _RELEASED = type("Released", (tuple,), {})()  # saved_tensors once backward free
 
 
 _tracer = None  # jit: while a trace records, it hears of every op, walk step and item() (jit.py)
+_memo = None  # the scratch space of the walk in progress (walk_memo)
+
+
+def walk_memo():
+    """A dict that lives as long as the backward walk in progress, None outside one.
+
+    For what a backward may reuse across the nodes of one walk but never beyond it: a contiguous
+    copy of a weight's transpose, made once for the T steps of a recurrence (ops.matmul.
+    transposed). Within a walk the parameters do not change; the optimizer runs after it.
+    """
+    return _memo
+
+
+class WalkScope:
+    """`with WalkScope():` gives the code inside a fresh walk_memo (a jit replay's walk uses it)."""
+
+    def __enter__(self):
+        global _memo
+        self.outer, _memo = _memo, {}
+
+    def __exit__(self, *exc):
+        global _memo
+        _memo = self.outer
 
 
 class Function:
@@ -169,6 +192,13 @@ def backward(root, grad, retain_graph=False):
     tracer = _tracer  # jit hook: told of the walk's start, each node, and its end
     if tracer is not None:
         tracer.on_backward(root, grad, retain_graph)
+    with WalkScope():
+        _walk(root, grad, retain_graph, tracer)
+    if tracer is not None:  # jit hook
+        tracer.on_backward_end()
+
+
+def _walk(root, grad, retain_graph, tracer):
     top = root._ctx
     if top is None:  # a leaf: its gradient is `grad` itself
         accumulate_leaf(root, grad, owned=False)
@@ -247,8 +277,6 @@ def backward(root, grad, retain_graph=False):
 
     for leaf, g, owned in leaf_grads.values():
         accumulate_leaf(leaf, g, owned)
-    if tracer is not None:  # jit hook
-        tracer.on_backward_end()
 
 
 def _n_outputs(node):

@@ -20,7 +20,7 @@ bound once (`arg_…`, `const_…`); a parameter's array is read from its Tensor
 Local variables cost a replay less than any list of slots, and the interpreter runs one flat
 function with no loop, no dispatch and no bookkeeping of its own.
 
-The memory plan (`_plan`, the `rows_…` above): arrays that will be stacked are written by the
+The memory plan (plan.py, the `rows_…` above): arrays that will be stacked are written by the
 ops that make them into the rows of one buffer, so that the stack is a view. A hand-written
 BPTT does the same with its preallocated (T, B, H) arrays of states and of their gradients.
 """
@@ -28,10 +28,11 @@ from keyword import iskeyword
 
 import numpy as np
 
-from .autograd import Deferred, accumulate_leaf, add_terms
+from .autograd import Deferred, WalkScope, accumulate_leaf, add_terms, walk_memo
 from .ops.shape import forget_planned, planned_rows
 from .tensor import Tensor
-from .tracer import ADD, FIRST, LEAF_ADD, LEAF_FIRST
+from .plan import plan
+from .tracer import ADD, LEAF_ADD, LEAF_FIRST
 
 
 class Replay:
@@ -66,10 +67,11 @@ class Replay:
         for buffer, x in zip(self.buffers, leaves):
             np.copyto(buffer, x.data if isinstance(x, Tensor) else x)
         try:
-            if not record:
-                return build_outputs(self.spec, self._replay(leaves))
-            ops = []
-            return build_outputs(self.spec, self._recording(leaves, ops)), ops
+            with WalkScope():  # the walk's scratch space, as backward() gives one (walk_memo)
+                if not record:
+                    return build_outputs(self.spec, self._replay(leaves))
+                ops = []
+                return build_outputs(self.spec, self._recording(leaves, ops)), ops
         finally:
             forget_planned()  # the plan's buffers die with the slots that hold them
 
@@ -84,8 +86,9 @@ def _compile(source, namespace):
 def _namespace(tracer):
     """The names a replay's source refers to: the engine's helpers, and every event's objects."""
     ns = {"ndarray": np.ndarray, "asarray": np.asarray, "zeros": np.zeros, "empty": np.empty,
+          "copyto": np.copyto,
           "add_terms": add_terms, "accumulate_leaf": accumulate_leaf, "evaluated": _evaluated,
-          "planned_rows": planned_rows}
+          "planned_rows": planned_rows, "walk_memo": walk_memo}
     for s, (value, kind) in enumerate(zip(tracer.values, tracer.kinds)):
         if kind in ("arg", "const"):
             ns[f"{kind}_{s}"] = value
@@ -119,9 +122,11 @@ class _Writer:
         self.pinned = set(_spec_slots(spec))
         self.backwarded = {e[1] for e in tracer.events if e[0] == "backward"}
         self.owned = set()  # leaf totals that are arrays of our own (after a first addition)
-        self.outs, self.allocations = _plan(tracer)
+        self.outs, self.allocations, self.copies, self.renamed = plan(tracer, self.pinned)
 
     def name(self, s):
+        if s in self.renamed:
+            return self.renamed[s]
         kind = self.kinds[s]
         return f"{kind}_{s}" if kind in ("arg", "const") else f"p{s}" if kind == "param" \
             else f"s{s}"
@@ -143,6 +148,7 @@ class _Writer:
         for e, (event, dead) in enumerate(zip(events, frees)):
             lines += ["    " + line for line in self.allocations.get(e, ())]
             lines += ["    " + line for line in getattr(self, event[0])(e, *event[1:])]
+            lines += ["    " + line for line in self.copies.get(e, ())]
             if dead:
                 lines.append("    del " + ", ".join(f"s{s}" for s in sorted(dead)))
         returned = sorted(self.pinned)
@@ -209,59 +215,7 @@ class _Writer:
             target = f"leaves[{leaf}]" if type(leaf) is int else f"leaf_{e}_{j}"
             lines.append(f"accumulate_leaf({target}, {self.name(s)}, {s in self.owned})")
             self.owned.discard(s)
-        return lines
-
-
-def _plan(tracer):
-    """The memory plan: arrays that will be joined along axis 0 (a Stack's inputs, the gradients
-    an Unbind's backward joins, the arrays a Deferred term such as a weight's gradient joins when
-    it is evaluated) are written by their makers straight into the rows of one buffer, so that
-    the join is a view of it instead of a copy (see ops.shape.join).
-
-    A group is planned when every member is made by its own op that can write into an array it
-    is given (`takes_out`: a forward's single output, or a backward's gradient of its first
-    input), and all have one shape and dtype. Returns ({event: "rows_k[i]"}, {event: lines
-    that make buffer k, before its first maker}).
-    """
-    makers, written = {}, {}  # slot -> (event, is it an output that can be written into?)
-    for e, event in enumerate(tracer.events):
-        if event[0] == "forward" and not event[6]:
-            makers[event[5][0]] = (e, "forward" in event[1].takes_out)
-        elif event[0] == "backward":
-            for i, s, mode in event[4]:
-                written[s] = written.get(s, 0) + 1
-                makers[s] = (e, mode == FIRST and i == 0 and "backward" in event[2].takes_out)
-    axis = {}  # node -> its forward's `axis` option
-    groups = []
-    for event in tracer.events:
-        if event[0] == "forward":
-            axis[event[7]] = event[3].get("axis", 0)
-            if event[1].stacks == "inputs" and axis[event[7]] == 0:
-                groups.append(event[2])
-        elif event[0] == "backward" and event[2].stacks == "grads" and axis[event[1]] == 0:
-            groups.append(event[3])
-    # then what the Deferred terms join; the longest first (a shorter one may be part of it)
-    groups += sorted(tracer.joins, key=len, reverse=True)
-    outs, allocations, taken = {}, {}, set()
-    for group in groups:
-        if len(group) < 2 or not all(type(s) is int and s not in taken for s in group):
-            continue
-        values = [tracer.values[s] for s in group]
-        events = [makers.get(s, (None, False)) for s in group]
-        if (not all(ok and written.get(s, 1) == 1 for s, (_, ok) in zip(group, events))
-                or len({e for e, _ in events}) < len(group)
-                or not all(type(v) is np.ndarray and v.shape == values[0].shape
-                           and v.dtype == values[0].dtype for v in values)):
-            continue
-        k = len(taken)  # a number no earlier buffer has: they hold len(taken) rows in all
-        first = min(e for e, _ in events)
-        allocations[first] = allocations.get(first, []) + [
-            f"rows_{k} = planned_rows(empty({(len(group),) + values[0].shape}, "
-            f"'{values[0].dtype.str}'))"]
-        for i, (e, _) in enumerate(events):
-            outs[e] = f"rows_{k}[{i}]"
-        taken.update(group)
-    return outs, allocations
+        return lines + ["walk_memo().clear()  # the walk ends: the next one starts afresh"]
 
 
 def _evaluated(g):

@@ -41,3 +41,45 @@ def test_a_weight_gradient_joins_its_terms_in_the_order_the_forward_made_them():
     joined_a, joined_g = total.joins()  # what evaluate joins, and jit's memory plan lays out
     assert all(x is y for x, y in zip(joined_a, a)) and all(x is y for x, y in zip(joined_g, g))
     np.testing.assert_allclose(total.evaluate(), sum(x.T @ y for x, y in zip(a, g)))
+
+
+def _recurrence(W, h, steps):
+    for _ in range(steps):
+        h = (h @ W).tanh()
+    return h.sum()
+
+
+def _recurrence_dh(W, h, steps):
+    """dL/dh of _recurrence by hand: dz_t = g_t (1 - h_t^2), g_{t-1} = dz_t W^T."""
+    hs = [h]
+    for _ in range(steps):
+        hs.append(np.tanh(hs[-1] @ W))
+    g = np.ones_like(h)
+    for y in reversed(hs[1:]):
+        g = (g * (1 - y * y)) @ W.T
+    return g
+
+
+def test_a_walk_reuses_one_contiguous_transpose_and_forgets_it_at_its_end(monkeypatch):
+    """dL/dh = g W^T at every step: W^T is the view once, then one contiguous copy for the rest
+    of the walk; a second walk after an in-place change of W copies the new W, and its gradient
+    is the new W's (BPTT by hand)."""
+    from tinygrad_rnn.ops import matmul
+    copies = []
+    real = np.ascontiguousarray
+    monkeypatch.setattr(matmul.np, "ascontiguousarray", lambda a: copies.append(a.base) or real(a))
+    W = Tensor(rand(4, 4, seed=7), requires_grad=True)
+    h = Tensor(rand(3, 4, seed=8), requires_grad=True)
+    _recurrence(W, h, 5).backward()
+    assert [c is W.data for c in copies] == [True], "one copy of W^T, of W itself, in one walk"
+    W.data *= 0.5  # what an optimizer step does between walks
+    W.grad = h.grad = None
+    _recurrence(W, h, 5).backward()
+    assert len(copies) == 2, "the second walk makes its own copy"
+    np.testing.assert_allclose(h.grad, _recurrence_dh(W.data, h.data, 5), rtol=1e-12, atol=1e-14)
+
+
+def test_transposed_outside_a_walk_is_the_view():
+    from tinygrad_rnn.ops.matmul import transposed
+    W = rand(3, 5, seed=9)
+    assert transposed(W).base is W and transposed(W).base is W

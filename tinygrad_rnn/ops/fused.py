@@ -6,7 +6,7 @@ import numpy as np
 
 from ..autograd import Function
 from .elementwise import log_softmax, unbroadcast
-from .matmul import MatMulWeightGrad
+from .matmul import MatMulWeightGrad, transposed
 
 
 class TanhAddMatMul(Function):
@@ -45,7 +45,7 @@ class TanhAddMatMul(Function):
         np.subtract(1.0, dz, out=dz)  # a Python float: cheaper than making y.dtype.type(1)
         dz *= g
         return ((dz if x_shape == dz.shape else unbroadcast(dz, x_shape)) if need_x else None,
-                dz @ W.T if need_h else None,
+                dz @ transposed(W) if need_h else None,
                 MatMulWeightGrad(h, dz) if need_W else None)
 
 
