@@ -168,7 +168,10 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, g, out=None):
         (y,) = ctx.saved_tensors
-        return np.multiply(g, 1 - y * y, out=out)
+        d = np.multiply(y, y, out=out)  # one array, worked on in place: 1 - y^2, then times g
+        np.subtract(1.0, d, out=d)
+        d *= g
+        return d
 
 
 class Sigmoid(Function):
@@ -179,14 +182,20 @@ class Sigmoid(Function):
 
     @staticmethod
     def forward(ctx, a):
-        y = 0.5 * (1 + np.tanh(0.5 * a))
+        y = np.multiply(a, 0.5)  # one new array, the other steps in place
+        np.tanh(y, out=y)
+        y += 1.0
+        y *= 0.5
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        return g * y * (1 - y)
+        d = np.subtract(1.0, y)
+        d *= y
+        d *= g
+        return d
 
 
 class ReLU(Function):
