@@ -42,3 +42,26 @@ def check_worlds(make, calls, between=None):
             between(i, eager_leaves)
             between(i, leaves)
     return jitted
+
+
+V, B, T, H = 7, 3, 5, 4
+
+
+def plain_rnn(W, U, b, O):
+    """The loop a user writes: a row lookup, @, tanh, log_softmax and indexing at every step."""
+    def step(ids, targets, h):
+        rows, loss = np.arange(len(ids)), 0
+        for t in range(ids.shape[1]):
+            h = (W[ids[:, t]] + h @ U + b).tanh()
+            logp = (h @ O).log_softmax(axis=-1)
+            loss = loss - logp[rows, targets[:, t]].sum()
+        loss = loss * (1.0 / ids.size)
+        loss.backward()
+        return loss.item(), h.detach()
+    return step
+
+
+def batches(n, seed=1, batch=B, steps=T):
+    rng = np.random.default_rng(seed)
+    return [(rng.integers(0, V, (batch, steps)), rng.integers(0, V, (batch, steps)),
+             rng.normal(size=(batch, H))) for _ in range(n)]
