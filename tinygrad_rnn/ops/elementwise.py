@@ -168,7 +168,8 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, g, out=None):
         (y,) = ctx.saved_tensors
-        d = np.multiply(y, y, out=out)  # one array, worked on in place: 1 - y^2, then times g
+        # one array, worked on in place: 1 - y^2, then times g (asarray: a 0-d result is a number)
+        d = np.asarray(np.multiply(y, y, out=out))
         np.subtract(1.0, d, out=d)
         d *= g
         return d
@@ -182,7 +183,7 @@ class Sigmoid(Function):
 
     @staticmethod
     def forward(ctx, a):
-        y = np.multiply(a, 0.5)  # one new array, the other steps in place
+        y = np.asarray(np.multiply(a, 0.5))  # one new array, the other steps in place
         np.tanh(y, out=y)
         y += 1.0
         y *= 0.5
