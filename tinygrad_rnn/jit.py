@@ -36,7 +36,8 @@ and `accumulate_leaf`. A slot is deleted after its last reader, as the eager wal
 it has used. Arrays that will be joined (a Stack's inputs, the gradients an Unbind's backward
 stacks, the terms of a weight's deferred gradient) are written by the ops that make them into
 the rows of one buffer, new at every call, so that the join is a view: the memory plan
-(replay.py).
+(plan.py). Each walk has a fresh `autograd.walk_memo`, as an eager walk does, so a weight's
+contiguous transpose is made anew from the parameter's array of that call.
 
 Why it is correct. A replay calls the same forward and backward functions, in the same order, on
 the arrays eager would pass them, and sums gradients in the same order by the same rules: the
