@@ -105,3 +105,15 @@ def test_validation_chunks_score_every_character_once_in_order():
     targets = np.concatenate([np.concatenate([y for _, y in rows[:-1]], axis=1).reshape(-1),
                               rows[-1][1][0]])
     np.testing.assert_array_equal(targets, data.val_ids[1:])
+
+
+def test_a_dataset_takes_a_vocab_or_the_string_of_its_characters():
+    text = "hello world, hello"
+    as_string = CharDataset(text, vocab=" ,dehlorw")
+    assert as_string.vocab == Vocab.from_text(text)
+    assert np.array_equal(as_string.train_ids, CharDataset(text).train_ids)
+    with pytest.raises(TypeError, match="vocab must be a Vocab or a string of its characters, "
+                                        "got list"):
+        CharDataset(text, vocab=list(" ,dehlorw"))
+    with pytest.raises(DataError, match="distinct and sorted"):
+        CharDataset(text, vocab="hello")

@@ -125,7 +125,8 @@ class CharDataset:
     """A text, its vocabulary, and its split: the first part to train on, the last to validate.
 
     `vocab` defaults to the sorted characters of the whole text, so that every validation
-    character has an id; pass a model's own vocabulary to read new text with it.
+    character has an id; pass a model's own vocabulary (a Vocab, or the string of its sorted
+    characters, as a checkpoint keeps it) to read new text with it.
     """
 
     def __init__(self, text, val_fraction=0.1, vocab=None):
@@ -134,7 +135,14 @@ class CharDataset:
         if len(text) < 4:
             raise DataError(f"the text has {len(text)} characters; it needs a few more to split "
                             "into training and validation parts")
-        self.vocab = Vocab.from_text(text) if vocab is None else vocab
+        if vocab is None:
+            vocab = Vocab.from_text(text)
+        elif isinstance(vocab, str):
+            vocab = Vocab(vocab)
+        elif not isinstance(vocab, Vocab):
+            raise TypeError(f"vocab must be a Vocab or a string of its characters, got "
+                            f"{type(vocab).__name__}")
+        self.vocab = vocab
         ids = self.vocab.encode(text)
         split = min(len(ids) - 2, round(len(ids) * (1 - val_fraction)))
         self.train_ids, self.val_ids = ids[:split], ids[split:]
