@@ -31,6 +31,7 @@ import numpy as np
 from .autograd import Deferred, WalkScope, accumulate_leaf, add_terms, walk_memo
 from .ops.shape import forget_planned, planned_rows
 from .tensor import Tensor
+from .batching import batch
 from .plan import plan
 from .tracer import ADD, LEAF_ADD, LEAF_FIRST
 
@@ -47,12 +48,14 @@ class Replay:
         self.generators = list({id(v): v for e in tracer.events if e[0] == "forward"
                                 for v in e[3].values() if isinstance(v, np.random.Generator)
                                 }.values())
-        namespace = _namespace(tracer)
-        self.source = _Writer(tracer, spec, record=False).source()
-        self._replay = _compile(self.source, namespace)
-        # check=True: a variant that also lists every forward's (class, outputs), in order
-        self._recording = (_compile(_Writer(tracer, spec, record=True).source(), namespace)
-                           if check else None)
+        # the ops a loop repeats independently at every step, run once over all steps
+        batched = batch(tracer, set(_spec_slots(spec)))
+        self.source = _Writer(batched, spec, record=False).source()
+        self._replay = _compile(self.source, _namespace(batched))
+        # check=True: a variant of the trace as recorded (op by op, as eager runs them) that
+        # also lists every forward's (class, outputs), in order
+        self._recording = (_compile(_Writer(tracer, spec, record=True).source(),
+                                    _namespace(tracer)) if check else None)
 
     def still_valid(self):
         """Parameters may change values, not shapes, dtypes or requires_grad: else retrace."""

@@ -9,35 +9,42 @@ def params(seed, *shapes):
     return [Tensor(rng.normal(size=s), requires_grad=True) for s in shapes]
 
 
-def same(a, b):
-    """Equal structures of equal values (arrays bit for bit, NaN equal to NaN)."""
+def same(a, b, rtol=0.0):
+    """Equal structures of equal values (arrays bit for bit, NaN equal to NaN; with rtol, to
+    that relative tolerance: a batched replay sums in another order)."""
     if isinstance(a, (tuple, list)):
         assert type(a) is type(b) and len(a) == len(b)
         for x, y in zip(a, b):
-            same(x, y)
+            same(x, y, rtol)
     elif isinstance(a, Tensor):
         assert isinstance(b, Tensor)
-        same(a.data, b.data)
+        same(a.data, b.data, rtol)
     elif isinstance(a, np.ndarray):
         assert a.dtype == b.dtype and a.shape == b.shape
-        np.testing.assert_array_equal(a, b)
+        if rtol:
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * 1e-3)
+        else:
+            np.testing.assert_array_equal(a, b)
+    elif rtol and isinstance(a, float):
+        assert abs(a - b) <= rtol * abs(b), (a, b)
     else:
         assert a == b or (a != a and b != b), (a, b)
 
 
-def check_worlds(make, calls, between=None):
+def check_worlds(make, calls, between=None, rtol=0.0):
     """make(seed) -> (fn, leaves); calls: a list of argument tuples (made per world by calling
-    each item if it is callable). Compares results and .grad of every leaf after each call."""
+    each item if it is callable). Compares results and .grad of every leaf after each call
+    (bit for bit, or to `rtol`)."""
     (eager_fn, eager_leaves), (fn, leaves) = make(), make()
     jitted = jit(fn)
     for i, args in enumerate(calls):
         expected = eager_fn(*args(eager_leaves) if callable(args) else args)
         got = jitted(*args(leaves) if callable(args) else args)
-        same(got, expected)
+        same(got, expected, rtol)
         for a, b in zip(leaves, eager_leaves):
             assert (a.grad is None) == (b.grad is None)
             if a.grad is not None:
-                same(a.grad, b.grad)
+                same(a.grad, b.grad, rtol)
         if between is not None:
             between(i, eager_leaves)
             between(i, leaves)

@@ -1,0 +1,108 @@
+"""Time batching (batching.py): the ops a loop repeats independently at every step run once over
+all steps in a replay, and the replay still gives what eager gives (to 1e-12 in float64: a
+shared input's gradient is summed in another order)."""
+import numpy as np
+import pytest
+
+from tinygrad_rnn import Tensor, jit
+
+from .jit_worlds import H, T, V, batches, check_worlds, params
+
+RTOL = 1e-12
+
+
+def rnn_with_head_bias(W, U, b, O, c):
+    """The loop a user writes, with a bias in the output layer (a shared input of a batched op)."""
+    def step(ids, targets, h):
+        rows, loss = np.arange(len(ids)), 0
+        for t in range(ids.shape[1]):
+            h = (W[ids[:, t]] + h @ U + b).tanh()
+            logp = (h @ O + c).log_softmax(axis=-1)
+            loss = loss - logp[rows, targets[:, t]].sum()
+        loss = loss * (1.0 / ids.size)
+        loss.backward()
+        return loss.item(), h.detach()
+    return step
+
+
+def forward_ops(source, name):
+    return sum(1 for line in source.splitlines() if "= forward_" in line
+               and line.endswith(f"# {name}"))
+
+
+def test_the_output_layer_and_the_lookup_run_once_the_recurrence_at_every_step():
+    W, U, b, O, c = params(0, (V, H), (H, H), (H,), (H, V), (V,))
+    jitted = jit(rnn_with_head_bias(W, U, b, O, c))
+    ids, targets, h = batches(1)[0]
+    jitted(ids, targets, Tensor(h))
+    (trace,) = jitted._traces.values()
+    source = trace.source
+    assert forward_ops(source, "MatMul") == T + 1  # h @ U per step; h @ O once
+    assert forward_ops(source, "LogSoftmax") == 1 and forward_ops(source, "Tanh") == T
+    assert forward_ops(source, "GetItem") == 2  # W's rows, the targets' log-probabilities
+    assert forward_ops(source, "Sub") == T  # the running loss depends on itself: step by step
+    assert source.count("# LogSoftmax") == 2  # its backward once too
+
+
+def test_a_batched_replay_gives_eager_results_with_updates_between_calls():
+    def make():
+        leaves = params(0, (V, H), (H, H), (H,), (H, V), (V,))
+        return rnn_with_head_bias(*leaves), leaves
+
+    def sgd(i, leaves):
+        for p in leaves:
+            p.data -= 0.1 * p.grad
+            p.grad = None
+    check_worlds(make, [(ids, tg, Tensor(h)) for ids, tg, h in batches(4)], between=sgd,
+                 rtol=RTOL)
+
+
+def test_a_recurrence_never_batches():
+    U, = params(1, (H, H))
+
+    def step(h):
+        total = 0
+        for _ in range(T):
+            h = (h @ U).tanh()
+            total = total + h.sum()
+        total.backward()
+        return total.item()
+    jitted = jit(step)
+    h = np.random.default_rng(2).normal(size=(3, H))
+    jitted(h)
+    (trace,) = jitted._traces.values()
+    assert forward_ops(trace.source, "MatMul") == T
+    assert forward_ops(trace.source, "Sum") == 1  # the sums of the states do batch
+
+
+@pytest.mark.parametrize("used", ["all", "even"])
+def test_independent_chains_with_two_varying_inputs_and_broadcasting(used):
+    """x_t * m_t + bias per step, some steps' results unused: only steps whose nodes all run
+    backward batch together, and the replay still matches eager."""
+    def make():
+        w, bias = params(3, (4, 5), (5,))
+
+        def fn(x, m):
+            loss = 0
+            for t in range(x.shape[0]):
+                z = ((Tensor(x)[t] @ w) * Tensor(m)[t] + bias).sigmoid()
+                if used == "all" or t % 2 == 0:
+                    loss = loss + z.sum()
+            loss.backward()
+            return loss.item()
+        return fn, [w, bias]
+    rng = np.random.default_rng(4)
+    calls = [(rng.normal(size=(6, 2, 4)), rng.normal(size=(6, 2, 5))) for _ in range(3)]
+    jitted = check_worlds(make, calls, rtol=RTOL)
+    (trace,) = jitted._traces.values()
+    # all six steps as one product; or the three whose results are used, and the other three
+    assert forward_ops(trace.source, "MatMul") == (1 if used == "all" else 2)
+
+
+def test_check_mode_compares_the_trace_as_recorded_with_eager():
+    W, U, b, O, c = params(0, (V, H), (H, H), (H,), (H, V), (V,))
+    jitted = jit(rnn_with_head_bias(W, U, b, O, c), check=True)
+    for ids, targets, h in batches(2):
+        jitted(ids, targets, Tensor(h))  # raises JitCheckError on a difference
+    (trace,) = jitted._traces.values()
+    assert forward_ops(trace.source, "LogSoftmax") == 1
