@@ -5,7 +5,6 @@ the baseline's weights and take one SGD step on the same batch:
   torch_eager  the cell in PyTorch ops, step by step, as `engine` is written in tinygrad_rnn
   torch_rnn    torch.nn.RNN (its fused C++ loop) with an embedding and a linear output layer
 """
-import numpy as np
 
 try:
     import torch

@@ -29,13 +29,13 @@ What changes: a shared input's gradient is summed over all steps in one reductio
 added T partial sums, and a matrix product of T*B rows may round differently from T products of
 B rows. So a batched replay agrees with eager to rounding (1e-12 in float64), not bit for bit.
 """
-import heapq
 from types import SimpleNamespace
 
 import numpy as np
 
 from .ops import (Add, Div, Exp, GetItem, Log, LogSoftmax, MatMul, Mul, Neg, Pow, ReLU, Sigmoid,
                   Stack, Sub, Sum, Tanh, Unbind)
+from .schedule import inputs, outputs, route_modes, schedule
 from .tracer import ADD, FIRST, LEAF_ADD, LEAF_FIRST, Shadow
 
 MIN_STEPS = 3  # fewer repetitions than this are not worth a stack
@@ -44,12 +44,10 @@ MIN_STEPS = 3  # fewer repetitions than this are not worth a stack
 def batch(tracer, pinned):
     """The trace with its repeated independent ops batched (a view of it), or the tracer itself."""
     events, kinds, values = tracer.events, tracer.kinds, tracer.values
-    producer, readers = {}, {}
+    readers = {}
     for e, event in enumerate(events):
-        for s in _inputs(event):
+        for s in inputs(event):
             readers.setdefault(s, []).append(e)
-        for s in _outputs(event):
-            producer.setdefault(s, e)
     backward_of = {event[1]: e for e, event in enumerate(events) if event[0] == "backward"}
     candidates = {}
     segment = 0
@@ -274,19 +272,19 @@ def _rewrite(tracer, groups, backward_of):
     if not units:
         return None
     units += [(segment[e], e, [event]) for e, event in enumerate(events) if e not in replaced]
-    order = _schedule(_pruned(units, b))
+    order = schedule(_pruned(units, b))
     if order is None:
         return None
     view = SimpleNamespace(**vars(tracer))
-    view.values, view.kinds, view.events = b.values, b.kinds, _route_modes(order)
+    view.values, view.kinds, view.events = b.values, b.kinds, route_modes(order)
     return view
 
 
 def _pruned(units, b):
     """Drop an Unbind whose outputs nobody reads now (a chained group reads the whole array),
     and in an Unbind's backward use zeros for an output gradient nobody writes any more."""
-    read = {s for _, _, evs in units for ev in evs for s in _inputs(ev)}
-    written = {s for _, _, evs in units for ev in evs for s in _outputs(ev)}
+    read = {s for _, _, evs in units for ev in evs for s in inputs(ev)}
+    written = {s for _, _, evs in units for ev in evs for s in outputs(ev)}
     dropped = set()
     for _, _, evs in units:
         for ev in evs:
@@ -367,9 +365,8 @@ def _build(group, events, b, chained, backward_of):
                     (True,) if group["backward"] else None,
                     (Shadow(y.shape),) if group["backward"] else None))
     gy = b.slot("grad", y) if group["backward"] else None
-    for t, x in enumerate(outs):
-        chained[x] = (t, ys, gy)
     if not group["backward"]:
+        chained.update((x, (t, ys, gy)) for t, x in enumerate(outs))
         return forward, backward
     member_backward = [events[backward_of[events[e][7]]] for e in members]
     backward.append(("backward", unbind_node, Unbind,
@@ -397,6 +394,7 @@ def _build(group, events, b, chained, backward_of):
         stack_routes = [(t, r[1], r[2]) for t, ev in enumerate(member_backward)
                         for r in ev[4] if r[0] == j]
         backward.append(("backward", stack_node, Stack, (gx,), tuple(stack_routes)))
+    chained.update((x, (t, ys, gy)) for t, x in enumerate(outs))
     return forward, backward
 
 
@@ -444,90 +442,3 @@ def _forward_value(cls, arrays, options, bound, values):
     except (ValueError, IndexError, TypeError):
         return None
     return np.asarray(y)
-
-
-def _schedule(units):
-    """The units' events in an order that keeps every dependency (a slot's readers after all
-    its writers, a backward after the forward that made its node), segment by segment, the
-    traced order breaking ties (Kahn's algorithm). None if there is a cycle."""
-    order = []
-    for seg in sorted({u[0] for u in units}):
-        part = [(priority, evs) for sg, priority, evs in units if sg == seg and evs]
-        writers, ctx_of = {}, {}
-        for u, (_, evs) in enumerate(part):
-            for ev in evs:
-                for s in _outputs(ev):
-                    writers.setdefault(s, set()).add(u)
-                if ev[0] == "forward" and ev[7] is not None:
-                    ctx_of[ev[7]] = u
-        deps = []
-        for u, (_, evs) in enumerate(part):
-            d = set()
-            for ev in evs:
-                if ev[0] == "accumulate":  # the walk's end: after everything else
-                    d |= set(range(len(part)))
-                for s in _inputs(ev):
-                    d |= writers.get(s, set())
-                if ev[0] == "backward" and ev[1] in ctx_of:
-                    d.add(ctx_of[ev[1]])
-            d.discard(u)
-            deps.append(d)
-        waiting = [len(d) for d in deps]
-        users = [[] for _ in part]
-        for u, d in enumerate(deps):
-            for v in d:
-                users[v].append(u)
-        ready = [(part[u][0], u) for u in range(len(part)) if not waiting[u]]
-        heapq.heapify(ready)
-        done = 0
-        while ready:
-            _, u = heapq.heappop(ready)
-            order += part[u][1]
-            done += 1
-            for v in users[u]:
-                waiting[v] -= 1
-                if not waiting[v]:
-                    heapq.heappush(ready, (part[v][0], v))
-        if done != len(part):
-            return None
-    return order
-
-
-def _route_modes(order):
-    """Each route FIRST (LEAF_FIRST) for the first gradient into its slot in this order, ADD
-    (LEAF_ADD) after it; a walk's slots start afresh after its accumulate."""
-    written, out = set(), []
-    for ev in order:
-        if ev[0] == "backward":
-            routes = []
-            for i, s, mode in ev[4]:
-                leaf = mode in (LEAF_FIRST, LEAF_ADD)
-                new = (LEAF_ADD if leaf else ADD) if s in written else (LEAF_FIRST if leaf
-                                                                         else FIRST)
-                written.add(s)
-                routes.append((i, s, new))
-            ev = ev[:4] + (tuple(routes),)
-        elif ev[0] == "accumulate":
-            written = set()
-        out.append(ev)
-    return out
-
-
-def _inputs(event):
-    kind = event[0]
-    if kind == "forward":
-        yield from event[2]
-        for v in event[4].values():
-            yield from [v] if type(v) is int else [x for is_slot, x in v if is_slot]
-    elif kind == "backward":
-        yield from (s for s in event[3] if type(s) is int)
-    else:
-        yield from (s for s, _ in event[1])
-
-
-def _outputs(event):
-    if event[0] == "forward":
-        return event[5]
-    if event[0] == "backward":
-        return [s for _, s, _ in event[4]]
-    return ()

@@ -207,7 +207,7 @@ class _Writer:
                 lines.append(f"{name} = add_terms({name}, {g}, {s in self.owned})")
                 self.owned.add(s)
             else:  # only a leaf keeps Deferred terms: for any other input, evaluate at once
-                value = f"(g if type(g) is ndarray else evaluated(g))"
+                value = "(g if type(g) is ndarray else evaluated(g))"
                 lines.append(f"g = {g}; {name} = " + (f"{name} + {value}" if mode == ADD
                                                       else value))
         return lines

@@ -11,7 +11,6 @@ checkpoint intact, and a writer killed mid-save leaves only a hidden temporary f
 (".NAME.*.tmp"), which the next save to that path removes.
 """
 import json
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
