@@ -3,6 +3,8 @@ all steps in a replay, and the replay still gives what eager gives (to 1e-12 in 
 shared input's gradient is summed in another order)."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tinygrad_rnn import Tensor, jit
 
@@ -106,3 +108,51 @@ def test_check_mode_compares_the_trace_as_recorded_with_eager():
         jitted(ids, targets, Tensor(h))  # raises JitCheckError on a difference
     (trace,) = jitted._traces.values()
     assert forward_ops(trace.source, "LogSoftmax") == 1
+
+
+HEADS = {
+    "matmul": lambda z, p, t, m: z @ p["O"],
+    "bias": lambda z, p, t, m: z + p["c"],
+    "sigmoid": lambda z, p, t, m: z.sigmoid(),
+    "exp": lambda z, p, t, m: (z * 0.1).exp(),
+    "log_softmax": lambda z, p, t, m: z.log_softmax(axis=-1),
+    "mask": lambda z, p, t, m: z * Tensor(m)[t],
+}
+
+
+@settings(max_examples=25, deadline=None)
+@given(steps=st.integers(2, 6), batch=st.integers(1, 3), recurrent=st.booleans(),
+       head=st.lists(st.sampled_from(sorted(HEADS)), min_size=0, max_size=4),
+       pick=st.booleans(), seed=st.integers(0, 2**16))
+def test_random_loops_replay_as_eager(steps, batch, recurrent, head, pick, seed):
+    """Loops of lookups, recurrences and per-step heads drawn at random: whatever the pass
+    batches, every replay gives eager's loss and gradients."""
+    width = V  # the head keeps the width, so any chain of heads composes
+
+    def make():
+        W, U, O, c = params(seed, (V, width), (width, width), (width, width), (width,))
+        p = {"W": W, "U": U, "O": O, "c": c}
+
+        def fn(ids, targets, m):
+            rows, h, loss = np.arange(len(ids)), None, 0
+            for t in range(ids.shape[1]):
+                x = p["W"][ids[:, t]]
+                h = (x + h @ p["U"]).tanh() if recurrent and h is not None else x.tanh()
+                z = h
+                for name in head:
+                    z = HEADS[name](z, p, t, m)
+                loss = loss + (z.log_softmax(axis=-1)[rows, targets[:, t]].sum() if pick
+                               else z.sum())
+            loss.backward()
+            return loss.item()
+        return fn, [W, U, O, c]
+
+    def sgd(i, leaves):
+        for q in leaves:
+            if q.grad is not None:
+                q.data -= 0.01 * q.grad
+                q.grad = None
+    rng = np.random.default_rng(seed)
+    calls = [(rng.integers(0, V, (batch, steps)), rng.integers(0, V, (batch, steps)),
+              rng.normal(size=(steps, batch, width))) for _ in range(3)]
+    check_worlds(make, calls, between=sgd, rtol=1e-10)
