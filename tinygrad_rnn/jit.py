@@ -39,10 +39,20 @@ the rows of one buffer, new at every call, so that the join is a view: the memor
 (plan.py). Each walk has a fresh `autograd.walk_memo`, as an eager walk does, so a weight's
 contiguous transpose is made anew from the parameter's array of that call.
 
-Why it is correct. A replay calls the same forward and backward functions, in the same order, on
-the arrays eager would pass them, and sums gradients in the same order by the same rules: the
-results are those of an eager call, bit for bit. Only the slots bound anew (arguments,
-parameters) change between calls; the graph's shape and every constant are what the trace saw.
+Time batching (batching.py). Before it is compiled, a trace is searched for ops that a loop
+repeats at every step independently of each other (a user's output layer, log-softmax and
+target pick at every step, the row lookup of each step's input): each such group runs once, on
+the stacked arrays of all steps, as a hand-written BPTT does. A recurrence never batches.
+
+Why it is correct. A replay calls the same forward and backward functions, on the arrays eager
+would pass them, and sums gradients by the same rules: where nothing was batched, in the same
+order, and the results are those of an eager call bit for bit (a CharRNN's step is such a
+trace). A batched group computes each step's values with the same op on one more leading axis;
+its rule is checked against the traced values when the trace is compiled. The gradient of an
+input the steps share is then summed in one reduction rather than step by step, so such a
+replay agrees with eager to rounding (1e-12 in float64), not bit for bit. Only the slots bound
+anew (arguments, parameters) change between calls; the graph's shape and every constant are
+what the trace saw.
 
 What a trace cannot see, and what happens:
   - Python control flow on values (`if loss.item() > 1`): the branch taken at trace time replays;
@@ -57,7 +67,8 @@ What a trace cannot see, and what happens:
     `.grad` across calls (eager would make a new one).
   - Returned Tensors hold fresh arrays but no graph: call `backward()` inside fn.
   `jit(fn, check=True)` runs fn eagerly beside every replay and raises `JitCheckError` naming the
-  first op (its position and Function class) whose value differs, with the largest difference.
+  first op (its position and Function class) whose value differs, with the largest difference;
+  it replays the trace as recorded, op by op, without time batching, to compare op for op.
 Detected while tracing, and then run eagerly for that structure of arguments with a warning:
 `retain_graph=True`, `retain_grad()` or a hook on a non-leaf, a backward reaching ops made
 outside fn, ops run inside a backward, an argument that is a non-leaf requiring grad or has
