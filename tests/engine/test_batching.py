@@ -156,3 +156,21 @@ def test_random_loops_replay_as_eager(steps, batch, recurrent, head, pick, seed)
     calls = [(rng.integers(0, V, (batch, steps)), rng.integers(0, V, (batch, steps)),
               rng.normal(size=(steps, batch, width))) for _ in range(3)]
     check_worlds(make, calls, between=sgd, rtol=1e-10)
+
+
+def test_a_shared_table_picked_by_index_pairs_batches():
+    """E[rows, ids[:, t]] at every step: the table is shared, the pairs' second part varies."""
+    def make():
+        E, = params(5, (V, V))
+
+        def fn(ids):
+            rows, loss = np.arange(len(ids)) % V, 0
+            for t in range(ids.shape[1]):
+                loss = loss + (E[rows, ids[:, t]] * E[rows, ids[:, t]]).sum()
+            loss.backward()
+            return loss.item()
+        return fn, [E]
+    rng = np.random.default_rng(6)
+    jitted = check_worlds(make, [(rng.integers(0, V, (3, T)),) for _ in range(3)], rtol=RTOL)
+    (trace,) = jitted._traces.values()
+    assert forward_ops(trace.source, "GetItem") == 1  # all 2T picks, independent, as one
