@@ -32,6 +32,7 @@ from .autograd import Deferred, WalkScope, accumulate_leaf, add_terms, walk_memo
 from .ops.shape import forget_planned, planned_rows
 from .tensor import Tensor
 from .batching import batch
+from .fusion import fuse
 from .plan import plan
 from .tracer import ADD, LEAF_ADD, LEAF_FIRST
 
@@ -49,7 +50,8 @@ class Replay:
                                 for v in e[3].values() if isinstance(v, np.random.Generator)
                                 }.values())
         # the ops a loop repeats independently at every step, run once over all steps
-        batched = batch(tracer, set(_spec_slots(spec)))
+        pinned = set(_spec_slots(spec))
+        batched = batch(fuse(tracer, pinned), pinned)
         self.source = _Writer(batched, spec, record=False).source()
         self._replay = _compile(self.source, _namespace(batched))
         # check=True: a variant of the trace as recorded (op by op, as eager runs them) that

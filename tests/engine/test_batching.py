@@ -39,8 +39,12 @@ def test_the_output_layer_and_the_lookup_run_once_the_recurrence_at_every_step()
     jitted(ids, targets, Tensor(h))
     (trace,) = jitted._traces.values()
     source = trace.source
-    assert forward_ops(source, "MatMul") == T + 1  # h @ U per step; h @ O once
-    assert forward_ops(source, "LogSoftmax") == 1 and forward_ops(source, "Tanh") == T
+    assert forward_ops(source, "MatMul") == 1  # h @ O once
+    assert forward_ops(source, "LogSoftmax") == 1
+    # the step itself, tanh(x_t + h @ U + b), as one fused node per step (fusion.py), with
+    # x_t + b once for all steps
+    assert forward_ops(source, "TanhAddMatMul") == T and forward_ops(source, "Tanh") == 0
+    assert forward_ops(source, "Add") == 2  # x + b, and the head's bias
     assert forward_ops(source, "GetItem") == 2  # W's rows, the targets' log-probabilities
     assert forward_ops(source, "Sub") == T  # the running loss depends on itself: step by step
     assert source.count("# LogSoftmax") == 2  # its backward once too
@@ -123,21 +127,29 @@ HEADS = {
 @settings(max_examples=25, deadline=None)
 @given(steps=st.integers(2, 6), batch=st.integers(1, 3), recurrent=st.booleans(),
        head=st.lists(st.sampled_from(sorted(HEADS)), min_size=0, max_size=4),
-       pick=st.booleans(), seed=st.integers(0, 2**16))
-def test_random_loops_replay_as_eager(steps, batch, recurrent, head, pick, seed):
-    """Loops of lookups, recurrences and per-step heads drawn at random: whatever the pass
-    batches, every replay gives eager's loss and gradients."""
+       pick=st.booleans(), step_bias=st.booleans(), frozen=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_random_loops_replay_as_eager(steps, batch, recurrent, head, pick, step_bias, frozen,
+                                      seed):
+    """Loops of lookups, recurrences (with or without a bias, trained or frozen) and per-step
+    heads drawn at random: whatever the rewrites fuse and batch, every replay gives eager's loss
+    and gradients."""
     width = V  # the head keeps the width, so any chain of heads composes
 
     def make():
         W, U, O, c = params(seed, (V, width), (width, width), (width, width), (width,))
+        U.requires_grad = not frozen  # a recurrent weight that is not trained
         p = {"W": W, "U": U, "O": O, "c": c}
 
         def fn(ids, targets, m):
             rows, h, loss = np.arange(len(ids)), None, 0
             for t in range(ids.shape[1]):
                 x = p["W"][ids[:, t]]
-                h = (x + h @ p["U"]).tanh() if recurrent and h is not None else x.tanh()
+                if recurrent and h is not None:
+                    z = x + h @ p["U"]
+                    h = (z + p["c"] if step_bias else z).tanh()  # fused, the bias moved first
+                else:
+                    h = x.tanh()
                 z = h
                 for name in head:
                     z = HEADS[name](z, p, t, m)
