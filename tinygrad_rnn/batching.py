@@ -67,7 +67,7 @@ def batch(tracer, pinned):
                 groups.append(group)
     if not groups:
         return tracer
-    return _rewrite(tracer, groups, backward_of) or tracer
+    return _rewrite(tracer, groups, backward_of, pinned) or tracer
 
 
 # --- finding groups --------------------------------------------------------------------------
@@ -248,7 +248,7 @@ class _Builder:
         return self.node
 
 
-def _rewrite(tracer, groups, backward_of):
+def _rewrite(tracer, groups, backward_of, pinned):
     events = tracer.events
     segment, k = [], 0  # a walk's accumulate ends a segment: nothing moves across it
     for event in events:
@@ -271,6 +271,7 @@ def _rewrite(tracer, groups, backward_of):
             units.append((segment[members[0]], min(walks), backward))
     if not units:
         return None
+    units += _running_sums(events, replaced, chained, b, backward_of, segment, pinned)
     units += [(segment[e], e, [event]) for e, event in enumerate(events) if e not in replaced]
     order = schedule(_pruned(units, b))
     if order is None:
@@ -278,6 +279,74 @@ def _rewrite(tracer, groups, backward_of):
     view = SimpleNamespace(**vars(tracer))
     view.values, view.kinds, view.events = b.values, b.kinds, route_modes(order)
     return view
+
+
+def _running_sums(events, replaced, chained, b, backward_of, segment, pinned):
+    """acc = acc - s_t (or + s_t) at every step, where s_1 .. s_n are the rows of one batched
+    output S in order: the chain becomes acc_0 - sum(S) (a loss summed over the steps), two ops
+    instead of n. Returns the new units; the chain's events join `replaced`."""
+    made = {s: e for e, ev in enumerate(events) if ev[0] == "forward" for s in ev[5]}
+    readers = {}
+    for e, ev in enumerate(events):
+        if ev[0] == "forward":
+            for s in ev[2]:
+                readers[s] = readers.get(s, 0) + 1
+    units = []
+    for e, ev in enumerate(events):
+        if ev[0] != "forward" or ev[1] not in (Add, Sub) or e in replaced:
+            continue
+        link = chained.get(ev[2][1])
+        if link is None or link[0] != 0:
+            continue
+        chain, t = [e], 0
+        while True:  # follow acc to its one reader, the next link
+            out = events[chain[-1]][5][0]
+            nxt = [f for f, fv in enumerate(events) if fv[0] == "forward" and fv[2][:1] == (out,)]
+            if readers.get(out, 0) != 1 or out in pinned or len(nxt) != 1:
+                break
+            f = nxt[0]
+            fv = events[f]
+            step = chained.get(fv[2][1]) if len(fv[2]) == 2 else None
+            if fv[1] is not ev[1] or f in replaced or step is None or step[1] != link[1] \
+                    or step[0] != t + 1:
+                break
+            chain.append(f)
+            t += 1
+        S, gS = link[1], link[2]
+        if len(chain) != len(b.values[S]) or len(chain) < MIN_STEPS:
+            continue
+        last = events[chain[-1]]
+        nodes = [events[c][7] for c in chain]
+        walked = [n is not None and n in backward_of for n in nodes]
+        if len(set(walked)) != 1 or len({segment[c] for c in chain}) != 1:
+            continue
+        acc0 = ev[2][0]
+        r = np.add.reduce(b.values[S], axis=0)
+        result = ev[1].forward(ev[1].__new__(ev[1]), b.values[acc0], r)
+        if np.shape(result) != np.shape(b.values[last[5][0]]) or not np.allclose(
+                result, b.values[last[5][0]], rtol=1e-9, atol=1e-12):
+            continue
+        r_s = b.slot("op", r)
+        sum_node = b.new_node() if walked[0] else None
+        forward = [("forward", Sum, (S,), {"axis": 0, "keepdims": False}, {}, (r_s,), False,
+                    sum_node, (True,) if walked[0] else None,
+                    (Shadow(b.values[S].shape),) if walked[0] else None),
+                   ("forward", ev[1], (acc0, r_s), last[3], {}, last[5], False, last[7],
+                    None if last[8] is None else (ev[8][0], True),
+                    None if last[9] is None else (ev[9][0], Shadow(r.shape)))]
+        replaced.update(chain)
+        units.append((segment[e], chain[-1], forward))
+        if not walked[0]:
+            continue
+        back = [events[backward_of[n]] for n in nodes]
+        replaced.update(backward_of[n] for n in nodes)
+        g_r = b.slot("grad", r)
+        first_routes = [(0, s, m) for i, s, m in back[0][4] if i == 0]
+        backward = [("backward", last[7], ev[1], back[-1][3],
+                     tuple(first_routes) + ((1, g_r, FIRST),)),
+                    ("backward", sum_node, Sum, (g_r,), ((0, gS, FIRST),))]
+        units.append((segment[e], min(backward_of[n] for n in nodes), backward))
+    return units
 
 
 def _pruned(units, b):
