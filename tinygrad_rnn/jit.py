@@ -39,18 +39,21 @@ the rows of one buffer, new at every call, so that the join is a view: the memor
 (plan.py). Each walk has a fresh `autograd.walk_memo`, as an eager walk does, so a weight's
 contiguous transpose is made anew from the parameter's array of that call.
 
-Time batching (batching.py). Before it is compiled, a trace is searched for ops that a loop
-repeats at every step independently of each other (a user's output layer, log-softmax and
-target pick at every step, the row lookup of each step's input): each such group runs once, on
-the stacked arrays of all steps, as a hand-written BPTT does. A recurrence never batches.
+Rewrites and time batching. Before it is compiled, a trace is rewritten: `(x + h W) + b` adds
+the parameter b first, and `tanh(a + h W)` becomes the TanhAddMatMul node (fusion.py). Then it
+is searched for ops that a loop repeats at every step independently of each other (a user's
+output layer, log-softmax and target pick at every step, the row lookup of each step's input):
+each such group runs once, on the stacked arrays of all steps, as a hand-written BPTT does, and
+a running sum over the steps becomes one sum (batching.py). A recurrence never batches.
 
 Why it is correct. A replay calls the same forward and backward functions, on the arrays eager
-would pass them, and sums gradients by the same rules: where nothing was batched, in the same
+would pass them, and sums gradients by the same rules: where nothing was rewritten, in the same
 order, and the results are those of an eager call bit for bit (a CharRNN's step is such a
 trace). A batched group computes each step's values with the same op on one more leading axis;
-its rule is checked against the traced values when the trace is compiled. The gradient of an
-input the steps share is then summed in one reduction rather than step by step, so such a
-replay agrees with eager to rounding (1e-12 in float64), not bit for bit. Only the slots bound
+each rewritten op is checked against the traced values when the trace is compiled. An addition
+in another order, or the gradient of an input the steps share summed in one reduction rather
+than step by step, rounds differently: such a replay agrees with eager to rounding (1e-12 in
+float64), not bit for bit. Only the slots bound
 anew (arguments, parameters) change between calls; the graph's shape and every constant are
 what the trace saw.
 
@@ -68,7 +71,7 @@ What a trace cannot see, and what happens:
   - Returned Tensors hold fresh arrays but no graph: call `backward()` inside fn.
   `jit(fn, check=True)` runs fn eagerly beside every replay and raises `JitCheckError` naming the
   first op (its position and Function class) whose value differs, with the largest difference;
-  it replays the trace as recorded, op by op, without time batching, to compare op for op.
+  it replays the trace as recorded, op by op, without the rewrites, to compare op for op.
 Detected while tracing, and then run eagerly for that structure of arguments with a warning:
 `retain_graph=True`, `retain_grad()` or a hook on a non-leaf, a backward reaching ops made
 outside fn, ops run inside a backward, an argument that is a non-leaf requiring grad or has
