@@ -12,8 +12,9 @@ rewrites of the recorded events make it the model path's one node:
 Each rewrite takes the place of the events it replaces, forward and backward: the new forward
 where the last old one was, the new backward where the first old one was (the walk meets the
 last op first), with the old events' gradient routes. An intermediate is only rewritten away
-when nobody else reads it. Step 1 adds in another order, so a rewritten replay agrees with eager
-to rounding (1e-12 in float64), not bit for bit; step 2 alone computes what eager computes.
+when nobody else reads it, and each new op's value on the traced inputs is checked against what
+the trace recorded. Step 1 adds in another order, so a rewritten replay agrees with eager to
+rounding (1e-12 in float64), not bit for bit; step 2 alone computes what eager computes.
 """
 from types import SimpleNamespace
 
@@ -106,6 +107,8 @@ def _reassociate(view, outer_e, index, pinned):
     need_x, need_m = inner_needs[x_i], inner_needs[1 - x_i]
     need_b = (needs or (False, False))[1]
     xb = values[x_s] + values[b_s]
+    if not _close(xb + values[m_s], values[out_s]):
+        return False
     xb_s = _slot(view, "op", xb)
     outer_routes, inner_routes = _routes(view, index, node), _routes(view, index, inner[7])
     if (node is None) != (inner[7] is None) or (outer_routes is None) != (inner_routes is None):
@@ -176,6 +179,10 @@ def _fuse_tanh(view, tanh_e, index, pinned):
     for i in (1, 2):
         if needs[i] and i - 1 in routes_mm:
             routes.append((i,) + routes_mm[i - 1])
+    y = TanhAddMatMul.forward(TanhAddMatMul.__new__(TanhAddMatMul), values[a_s], values[h_s],
+                              values[w_s])
+    if not _close(y, values[out_s]):
+        return False
     fused = ("forward", TanhAddMatMul, (a_s, h_s, w_s), {}, {}, (out_s,), False, node, needs,
              (Shadow(values[a_s].shape), Shadow(values[h_s].shape), Shadow(values[w_s].shape)))
     tanh_b = index.backward[node]
@@ -191,6 +198,11 @@ def _fuse_tanh(view, tanh_e, index, pinned):
         view.joins = [tuple(new_grad if s == old_grad else s for s in join)
                       for join in view.joins]
     return True
+
+
+def _close(got, traced):
+    """A rewritten op's value on the traced inputs against what the trace recorded."""
+    return np.shape(got) == np.shape(traced) and np.allclose(got, traced, rtol=1e-9, atol=1e-12)
 
 
 def _slot(view, kind, value):
