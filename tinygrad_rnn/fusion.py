@@ -75,6 +75,15 @@ def _producer(view, index, s, cls):
     return e if e is not None and view.events[e][1] is cls and not view.events[e][6] else None
 
 
+def _and_product(view, index, add):
+    """An Add's inputs as (the other one, the matrix product), in either order; (x, None) if
+    neither is a product."""
+    x, m = add[2]
+    if _producer(view, index, m, MatMul) is not None:
+        return x, m
+    return (m, x) if _producer(view, index, x, MatMul) is not None else (x, None)
+
+
 def _routes(view, index, node):
     """The routes of node's backward event, as {input: (slot, mode)} (None: no backward)."""
     b = index.backward.get(node)
@@ -94,11 +103,9 @@ def _reassociate(view, outer_e, index, pinned):
     if inner_e is None or not _only_reader(view, index, inner_s, outer_e, pinned):
         return False
     inner = view.events[inner_e]
-    x_s, m_s = inner[2]
-    if _producer(view, index, m_s, MatMul) is None:
-        x_s, m_s = m_s, x_s
-        if _producer(view, index, m_s, MatMul) is None:
-            return False
+    x_s, m_s = _and_product(view, index, inner)
+    if m_s is None:
+        return False
     values = view.values
     if not (values[x_s].shape == values[m_s].shape == values[out_s].shape):
         return False
@@ -153,10 +160,8 @@ def _fuse_tanh(view, tanh_e, index, pinned):
     if add_e is None or not _only_reader(view, index, sum_s, tanh_e, pinned):
         return False
     add = view.events[add_e]
-    a_s, m_s = add[2]
-    if _producer(view, index, m_s, MatMul) is None:
-        a_s, m_s = m_s, a_s
-    mm_e = _producer(view, index, m_s, MatMul)
+    a_s, m_s = _and_product(view, index, add)
+    mm_e = None if m_s is None else _producer(view, index, m_s, MatMul)
     if mm_e is None or not _only_reader(view, index, m_s, add_e, pinned):
         return False
     mm = view.events[mm_e]

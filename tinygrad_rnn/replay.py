@@ -34,6 +34,7 @@ from .tensor import Tensor
 from .batching import batch
 from .fusion import fuse
 from .plan import plan
+from .schedule import inputs, outputs
 from .tracer import ADD, LEAF_ADD, LEAF_FIRST
 
 
@@ -142,7 +143,7 @@ class _Writer:
         for i, event in enumerate(events):
             for s in _reads(event):
                 last[s] = i
-            for s in _writes(event):
+            for s in outputs(event):
                 last.setdefault(s, i)
         frees = [[] for _ in events]
         for s, i in last.items():
@@ -229,24 +230,10 @@ def _evaluated(g):
 
 
 def _reads(event):
-    kind = event[0]
-    if kind == "forward":
-        for b in event[4].values():
-            yield from [b] if type(b) is int else [x for is_slot, x in b if is_slot]
-        yield from event[2]
-    elif kind == "backward":
-        yield from (s for s in event[3] if type(s) is int)
-        yield from (s for _, s, mode in event[4] if mode in (ADD, LEAF_ADD))
-    else:
-        yield from (s for s, _ in event[1])
-
-
-def _writes(event):
-    if event[0] == "forward":
-        return event[5]
+    """The slots an event reads; an ADD route reads the sum it adds to, too."""
+    yield from inputs(event)
     if event[0] == "backward":
-        return [s for _, s, _ in event[4]]
-    return ()
+        yield from (s for _, s, mode in event[4] if mode in (ADD, LEAF_ADD))
 
 
 def _spec_slots(spec):
