@@ -205,7 +205,9 @@ def _build(group, events, b, chained, backward_of):
     new_options, bound = dict(options), {}
     new_options.update(group["options"])
     if "index" in group["options"]:
-        new_options["index"], bound["index"] = _stacked_index(group, members, events, b, forward)
+        new_options["index"], binding = _stacked_index(group, members, events, b, forward)
+        if binding is not None:
+            bound["index"] = binding
     y = _forward_value(cls, [values[x] for x in batched_ins], new_options, bound, values)
     expected = np.stack([values[events[e][5][0]] for e in members])
     if y is None or y.shape != expected.shape or y.dtype != expected.dtype or \
@@ -273,6 +275,10 @@ def _stacked_index(group, members, events, b, forward):
         if kind == "same":
             parts.append((False, column[0]))
             continue
+        view = _columns_view(column)
+        if view is not None:  # ids[:, t] for t in order: ids.T itself, no copy at all
+            parts.append((False, view))
+            continue
         slots = tuple(b.slot("const", c) for c in column)
         xs = b.slot("op", np.stack(column))
         forward.append(("forward", Stack, slots, {"axis": 0}, {}, (xs,), False, None, None,
@@ -281,10 +287,29 @@ def _stacked_index(group, members, events, b, forward):
     rule = group["options"]["index"]
     if rule[0] == "steps":
         parts.insert(0, (False, np.arange(n).reshape((n,) + (1,) * rule[1])))
-    elif not is_tuple:  # a table's rows: one stacked array
-        return b.values[parts[0][1]], parts[0][1]
+    elif not is_tuple:  # a table's rows: one stacked array (a view needs no binding)
+        is_slot, x = parts[0]
+        return (b.values[x], x) if is_slot else (x, None)
     value = tuple(b.values[x] if is_slot else x for is_slot, x in parts)
     return value, tuple(parts)
+
+
+def _columns_view(column):
+    """The arrays of `column` stacked, as a view, when they are consecutive columns base[:, t]
+    of one 2-D array (an argument's buffer, whose values a replay renews): base.T[t0:t0+n]."""
+    base = column[0].base
+    if not isinstance(base, np.ndarray) or base.ndim != 2 or column[0].ndim != 1:
+        return None
+    start = (column[0].__array_interface__["data"][0]
+             - base.__array_interface__["data"][0]) // base.strides[1] if base.strides[1] else -1
+    if not 0 <= start <= base.shape[1] - len(column):
+        return None
+    view = base.T[start:start + len(column)]
+    if all(c.base is base and c.shape == view.shape[1:] and c.strides == view.strides[1:]
+           and c.__array_interface__["data"][0] == row.__array_interface__["data"][0]
+           for c, row in zip(column, view)):
+        return view
+    return None
 
 
 def _forward_value(cls, arrays, options, bound, values):
