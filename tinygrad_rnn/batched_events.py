@@ -78,11 +78,13 @@ def _running_sums(events, replaced, chained, b, backward_of, segment, pinned):
     """acc = acc - s_t (or + s_t) at every step, where s_1 .. s_n are the rows of one batched
     output S in order: the chain becomes acc_0 - sum(S) (a loss summed over the steps), two ops
     instead of n. Returns the new units; the chain's events join `replaced`."""
-    readers = {}
+    readers, first_of = {}, {}  # slot -> forward reads of it; -> events reading it first
     for e, ev in enumerate(events):
         if ev[0] == "forward":
             for s in ev[2]:
                 readers[s] = readers.get(s, 0) + 1
+            if ev[2]:
+                first_of.setdefault(ev[2][0], []).append(e)
     units = []
     for e, ev in enumerate(events):
         if ev[0] != "forward" or ev[1] not in (Add, Sub) or e in replaced:
@@ -93,7 +95,7 @@ def _running_sums(events, replaced, chained, b, backward_of, segment, pinned):
         chain, t = [e], 0
         while True:  # follow acc to its one reader, the next link
             out = events[chain[-1]][5][0]
-            nxt = [f for f, fv in enumerate(events) if fv[0] == "forward" and fv[2][:1] == (out,)]
+            nxt = first_of.get(out, [])
             if readers.get(out, 0) != 1 or out in pinned or len(nxt) != 1:
                 break
             f = nxt[0]

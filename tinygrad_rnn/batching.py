@@ -82,7 +82,7 @@ def _key(event, kinds, values, pinned):
             parts.append(("array", v.shape, v.dtype.str))
     for k, v in options.items():
         parts.append((k, _option_key(v)))
-    return (cls, needs is not None, needs, tuple(parts))
+    return (cls, needs, tuple(parts))
 
 
 def _option_key(v):
@@ -126,8 +126,7 @@ def _group(members, events, values, backward_of, readers):
     if not varying and not index:
         return None
     nodes = [events[e][7] for e in members]
-    if (nodes[0] is None) != (nodes[-1] is None) or any((n is None) != (nodes[0] is None)
-                                                         for n in nodes):
+    if any((n is None) != (nodes[0] is None) for n in nodes):
         return None
     if nodes[0] is not None and len({n in backward_of for n in nodes}) != 1:
         return None
