@@ -5,11 +5,12 @@ from ..autograd import Function
 
 
 def _expand(g, shape, axis, keepdims):
-    """Give a reduced gradient back the reduced axes (length 1), ready to broadcast to `shape`."""
-    if axis is None or keepdims:
-        return g if axis is not None else np.reshape(g, (1,) * len(shape))
-    axes = (axis,) if np.isscalar(axis) else tuple(axis)
-    return np.expand_dims(g, tuple(ax % len(shape) for ax in axes))
+    """Give a reduced gradient back the reduced axes (length 1), ready to broadcast to `shape`.
+    (A reshape to the kept shape: np.expand_dims costs several times more on small arrays.)"""
+    if keepdims or axis is None:  # g has the kept axes already, or is a scalar
+        return g
+    axes = {ax % len(shape) for ax in (axis if isinstance(axis, (tuple, list)) else (axis,))}
+    return np.reshape(g, tuple(1 if i in axes else n for i, n in enumerate(shape)))
 
 
 class Sum(Function):
@@ -22,10 +23,10 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx, g):
-        shape, axis = ctx.shape, ctx.axis
-        if axis is None:  # a scalar sum: np.full is several times quicker than broadcasting
-            return np.full(shape, g, dtype=g.dtype)
-        return np.broadcast_to(_expand(g, shape, axis, ctx.keepdims), shape)
+        # filled by assignment: quicker than np.full, and than np.broadcast_to by microseconds
+        grad = np.empty(ctx.shape, dtype=g.dtype)
+        grad[...] = _expand(g, ctx.shape, ctx.axis, ctx.keepdims)
+        return grad
 
 
 class Max(Function):
