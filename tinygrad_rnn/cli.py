@@ -74,12 +74,12 @@ def fraction(text):
 # --- train ----------------------------------------------------------------------------------------
 
 TRAIN_OPTIONS = ("cell", "embedding_size", "hidden_size", "num_layers", "dropout", "batch_size",
-                 "seq_len", "steps", "time_budget", "lr", "lr_schedule", "optim", "clip",
-                 "eval_every", "seed", "dtype", "resume", "jit")
+                 "seq_len", "steps", "time_budget", "lr", "lr_schedule", "optim", "weight_decay",
+                 "clip", "eval_every", "seed", "dtype", "resume", "jit")
 
 
 def _add_train(commands):
-    from .charrnn.config import CELLS, OPTIMIZERS, TrainSettings
+    from .charrnn.config import CELLS, DEFAULT_WEIGHT_DECAY, OPTIMIZERS, TrainSettings
     from .nn.charrnn import DTYPES
     from .optim import LR_SCHEDULES
 
@@ -121,6 +121,11 @@ def _add_train(commands):
                         f"it linearly to 0 over the last 30 %%; linear and cosine decay it to 0 "
                         f"over the whole run (default: {default.lr_schedule})")
     t.add_argument("--optim", choices=list(OPTIMIZERS), help=f"(default: {default.optim})")
+    t.add_argument("--weight-decay", type=number(0, strict=False), metavar="W",
+                   help=f"adamw: each step shrinks the weights by lr * W; the other optimizers "
+                        f"add W * weight to the gradient (default: "
+                        f"{DEFAULT_WEIGHT_DECAY[default.optim]:g} for {default.optim}, 0 for the "
+                        f"others)")
     t.add_argument("--clip", type=number(0, strict=False), metavar="NORM",
                    help=f"max gradient norm, 0 for none (default: {default.clip:g})")
     t.add_argument("--eval-every", type=positive_int, metavar="STEPS",

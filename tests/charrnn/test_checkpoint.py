@@ -192,8 +192,8 @@ def meta_of(changes):
 
 
 @pytest.mark.parametrize("meta, message", [
-    (meta_of({"version": 4}), "checkpoint format version 4; this tinygrad_rnn reads versions 1 "
-                              "to 3"),
+    (meta_of({"version": 5}), "checkpoint format version 5; this tinygrad_rnn reads versions 1 "
+                              "to 4"),
     (meta_of({"vocab": None}), "metadata entry 'vocab' is missing or not a str"),
     (meta_of({"training": []}), "metadata entry 'training' is missing or not a dict"),
     (meta_of({"config": dict(example().config, hidden_size=0)}),
@@ -213,19 +213,22 @@ def test_load_names_what_is_wrong_in_the_metadata(tmp_path, meta, message):
 
 # --- checkpoints written by earlier releases ---------------------------------------------------
 # checkpoint_v1: release 0.1.0, a one-hot RNN; checkpoint_v2: release 0.2.0, a GRU after an
-# embedding, trained 3 steps on the packaged corpus. Each .json records what that release computed.
+# embedding, trained 3 steps on the packaged corpus; checkpoint_v3: release 0.4.0, two GRU layers
+# with dropout 0.1, trained 3 steps with AdamW. Each .json records what that release computed
+# (the logits in eval mode).
 
 OLD = Path(__file__).resolve().parents[1] / "data"
 
 
-@pytest.mark.parametrize("name", ["checkpoint_v1", "checkpoint_v2"])
+@pytest.mark.parametrize("name", ["checkpoint_v1", "checkpoint_v2", "checkpoint_v3"])
 def test_an_earlier_releases_checkpoint_loads_and_computes_what_it_did(capsys, name):
     from tinygrad_rnn.charrnn.checkpoint import load_model
     from tinygrad_rnn.cli import main
 
     expected = json.loads((OLD / f"{name}.json").read_text())
     model = load_model(OLD / f"{name}.npz")
-    logits, _ = model(np.array(expected["ids"]))
+    with model.evaluating():
+        logits, _ = model(np.array(expected["ids"]))
     np.testing.assert_allclose(logits.data, expected["logits"], rtol=0, atol=1e-6)
     # what `sample CHECKPOINT --length 40 --seed 1` printed: the prime (a newline), 40 characters
     assert main(["sample", str(OLD / f"{name}.npz"), "--length", "40", "--seed", "1"]) == 0
@@ -240,3 +243,29 @@ def test_a_release_0_2_run_resumes(tmp_path):
     assert history[-1]["step"] == 5  # 3 steps in release 0.2.0, 2 more now
     assert model.config()["cell"] == "gru" and model.config()["dropout"] == 0.0
     assert ckpt.load(tmp_path / "resumed.npz").training["settings"]["dropout"] == 0.0
+
+
+@pytest.mark.parametrize("name, optimizer, decay", [("checkpoint_v2", "adam", 0.0),
+                                                    ("checkpoint_v3", "adamw", 0.01)])
+def test_an_earlier_release_resumes_with_the_weight_decay_it_had(tmp_path, name, optimizer,
+                                                                  decay):
+    """Before format 4 the settings named no weight decay: the optimizer had its own default
+    (AdamW's 0.01, Adam's none), not today's default of 0.1 for AdamW."""
+    from tinygrad_rnn.charrnn.config import TrainSettings
+    from tinygrad_rnn.charrnn.train import train
+
+    saved = ckpt.load(OLD / f"{name}.npz")
+    settings = TrainSettings.resolve({}, saved.training["settings"], name)
+    assert (settings.optim, settings.weight_decay) == (optimizer, decay)
+    model, history = train(out=tmp_path / "resumed.npz", resume=OLD / f"{name}.npz", steps=1,
+                           time_budget=None, verbose=False)
+    assert history[-1]["step"] == 4
+    resumed = ckpt.load(tmp_path / "resumed.npz")
+    assert resumed.training["settings"]["weight_decay"] == decay
+    assert [g["weight_decay"] for g in resumed.optimizer["param_groups"]] == [decay]
+    # given anew on resuming, the new value is the one used (as a new lr would be)
+    train(out=tmp_path / "again.npz", resume=tmp_path / "resumed.npz", steps=1, time_budget=None,
+          verbose=False, weight_decay=0.3)
+    again = ckpt.load(tmp_path / "again.npz")
+    assert again.training["settings"]["weight_decay"] == 0.3
+    assert [g["weight_decay"] for g in again.optimizer["param_groups"]] == [0.3]

@@ -84,6 +84,22 @@ def test_dropout_option_reaches_the_model(capsys, corpus, tmp_path):
     assert saved.config["dropout"] == saved.training["settings"]["dropout"] == 0.25
 
 
+@pytest.mark.parametrize("options, optimizer, decay", [
+    ((), "adamw", 0.1),  # the defaults
+    (("--optim", "adam"), "adam", 0.0),  # Adam's weight decay is an L2 term: none unless asked
+    (("--optim", "sgd", "--weight-decay", "0.5"), "sgd", 0.5),
+])
+def test_weight_decay_option_reaches_the_optimizer(capsys, corpus, tmp_path, options, optimizer,
+                                                   decay):
+    out = tmp_path / "m.npz"
+    assert run(capsys, "train", "--data", str(corpus), "--out", str(out), "--steps", "2",
+               *options, *SMALL)[0] == 0
+    saved = ckpt.load(out)
+    assert (saved.training["settings"]["optim"], saved.training["settings"]["weight_decay"]) \
+        == (optimizer, decay)
+    assert saved.optimizer["param_groups"][0]["weight_decay"] == decay
+
+
 def test_sample_streams_text_repeatably(capsys, model_file):
     args = ["sample", str(model_file), "--prime", "to be", "--length", "40", "--seed", "3"]
     status, first, _ = run(capsys, *args)
@@ -106,6 +122,7 @@ def test_sample_streams_text_repeatably(capsys, model_file):
     (["train", "--bogus"], "unrecognized arguments: --bogus"),
     (["train", "--dropout", "1"], "--dropout: must be a number in [0, 1), got '1'"),
     (["train", "--dropout", "-0.5"], "--dropout: must be a finite number >= 0, got '-0.5'"),
+    (["train", "--weight-decay", "-1"], "--weight-decay: must be a finite number >= 0, got '-1'"),
 ])
 def test_usage_errors_exit_2_with_one_line(capsys, argv, message):
     status, _, err = run(capsys, *argv)

@@ -22,10 +22,22 @@ def test_settings_resolve_from_arguments_then_checkpoint_then_defaults():
     (dict(eval_every=1.5), "eval_every must be a positive number"),
     (dict(lr=0), "lr must be a positive number"),
     (dict(clip=float("nan")), "clip must be >= 0"),
+    (dict(weight_decay=-0.1), "weight_decay must be a number >= 0"),
+    (dict(weight_decay="0.1"), "weight_decay must be a number >= 0"),
 ])
 def test_settings_are_checked_when_made(change, message):
     with pytest.raises(ValueError, match=message):
         TrainSettings(**change)
+
+
+def test_weight_decay_defaults_to_the_optimizers_own():
+    assert TrainSettings().optim == "adamw" and TrainSettings().weight_decay == 0.1
+    assert TrainSettings(optim="adam").weight_decay == 0.0
+    assert TrainSettings(optim="adam", weight_decay=0.2).weight_decay == 0.2
+    # a resumed run keeps its decay unless given a new one, as it keeps its lr
+    previous = TrainSettings(optim="adamw", weight_decay=0.05).to_dict()
+    assert TrainSettings.resolve({}, previous).weight_decay == 0.05
+    assert TrainSettings.resolve({"weight_decay": 0.0}, previous).weight_decay == 0.0
 
 
 def test_schedule_progress_is_the_larger_of_steps_and_time_used():

@@ -24,8 +24,9 @@ from .data import Vocab
 
 FORMAT = "tinygrad_rnn.checkpoint"
 # 1: release 0.1.0 (a one-hot RNN); 2: the config names the cell and the embedding size (0.2.0);
-# 3: and the dropout (0.3.0). Earlier versions are read as the current one (`_upgrade`).
-VERSION = 3
+# 3: and the dropout (0.3.0); 4: the run's settings name the weight decay (0.5.0). Earlier
+# versions are read as the current one (`_upgrade`).
+VERSION = 4
 
 
 class CheckpointError(Exception):
@@ -176,6 +177,8 @@ def _upgrade(meta):
     if isinstance(settings, dict):
         settings = dict(settings, cell=config["cell"], dropout=config["dropout"],
                         embedding_size=config["embedding_size"] or 0)  # 0: the one-hot input
+        # the weight decay those releases' optimizers had: AdamW's default, else none
+        settings.setdefault("weight_decay", 0.01 if settings.get("optim") == "adamw" else 0.0)
         meta = dict(meta, training=dict(meta["training"], settings=settings))
     return dict(meta, config=config, version=VERSION)
 

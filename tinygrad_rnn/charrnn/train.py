@@ -41,8 +41,8 @@ class TrainingDiverged(RuntimeError):
 
 def train(data=None, out=None, *, cell=None, embedding_size=None, hidden_size=None,
           num_layers=None, dropout=None, batch_size=None, seq_len=None, steps=10_000, time_budget=300.0,
-          lr=None, lr_schedule=None, optim=None, clip=None, eval_every=None, seed=None,
-          dtype=None, resume=None, verbose=True, keep_freed_memory=False, jit=True):
+          lr=None, lr_schedule=None, optim=None, weight_decay=None, clip=None, eval_every=None,
+          seed=None, dtype=None, resume=None, verbose=True, keep_freed_memory=False, jit=True):
     """Train a CharRNN on a text file; return `(model, history)`.
 
     data:        path of a UTF-8 text file; None for the packaged tinyshakespeare
@@ -57,6 +57,11 @@ def train(data=None, out=None, *, cell=None, embedding_size=None, hidden_size=No
     lr:          the peak learning rate
     lr_schedule: one of constant, linear, cosine, wsd: how the learning rate changes over the
                  run (the formulas are in optim.scheduled_lr)
+    optim:       the optimizer: sgd, adagrad, adam or adamw
+    weight_decay: the optimizer's weight decay, as PyTorch's: for adamw the decoupled shrinking
+                 of every weight, p <- p (1 - lr * weight_decay), at each step; for the others
+                 an L2 term weight_decay * p added to the gradient (default: 0.1 for adamw,
+                 0 for the others)
     clip:        maximum gradient norm (0: no clipping)
     eval_every:  evaluate (and save) every this many steps, and always at the last one
     resume:      a checkpoint to continue from, exactly where it stopped
@@ -89,8 +94,9 @@ def train(data=None, out=None, *, cell=None, embedding_size=None, hidden_size=No
     """
     given = dict(cell=cell, embedding_size=embedding_size, hidden_size=hidden_size,
                  num_layers=num_layers, dropout=dropout, batch_size=batch_size,
-                 seq_len=seq_len, lr=lr, lr_schedule=lr_schedule, optim=optim, clip=clip,
-                 eval_every=eval_every, seed=seed, dtype=dtype)
+                 seq_len=seq_len, lr=lr, lr_schedule=lr_schedule, optim=optim,
+                 weight_decay=weight_decay, clip=clip, eval_every=eval_every, seed=seed,
+                 dtype=dtype)
     check_positive("steps", steps, int)
     if time_budget is not None:
         check_positive("time_budget", time_budget, (int, float))
@@ -167,13 +173,16 @@ class _Trainer:
         self.model = CharRNN.from_config(settings.model_config(len(self.dataset.vocab)),
                                          rng=self.rng)
         self.model.vocab = self.dataset.vocab
-        self.optimizer = OPTIMIZERS[settings.optim](self.model.parameters(), lr=settings.lr)
+        self.optimizer = OPTIMIZERS[settings.optim](self.model.parameters(), lr=settings.lr,
+                                                    weight_decay=settings.weight_decay)
         self.forward_backward = forward_backward_of(self.model)
         if self.use_jit:
             self.forward_backward = traced(self.forward_backward)
         self.run = run
         if saved is not None:
             restore(saved, run, source, self.model, self.optimizer, self.rng, settings)
+            for group in self.optimizer.param_groups:  # as lr, the resumed run's own setting
+                group["weight_decay"] = settings.weight_decay
             if not 0 <= run.chunk < len(self.batches):
                 raise CheckpointError(f"{source}: its data position, chunk {run.chunk}, is not in "
                                       f"a pass of {len(self.batches)} chunks")
