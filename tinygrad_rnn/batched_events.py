@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from .ops import Add, Stack, Sub, Sum, Unbind
-from .schedule import inputs, outputs, route_modes, schedule
+from .schedule import agrees, inputs, outputs, route_modes, schedule
 from .tracer import ADD, FIRST, LEAF_ADD, LEAF_FIRST, Shadow
 
 MIN_STEPS = 3  # fewer repetitions than this are not worth a stack
@@ -117,8 +117,7 @@ def _running_sums(events, replaced, chained, b, backward_of, segment, pinned):
         acc0 = ev[2][0]
         r = np.add.reduce(b.values[S], axis=0)
         result = ev[1].forward(ev[1].__new__(ev[1]), b.values[acc0], r)
-        if np.shape(result) != np.shape(b.values[last[5][0]]) or not np.allclose(
-                result, b.values[last[5][0]], rtol=1e-9, atol=1e-12):
+        if not agrees(result, b.values[last[5][0]]):
             continue
         r_s = b.slot("op", r)
         sum_node = b.new_node() if walked[0] else None
@@ -212,8 +211,7 @@ def _build(group, events, b, chained, backward_of):
             bound["index"] = binding
     y = _forward_value(cls, [values[x] for x in batched_ins], new_options, bound, values)
     expected = np.stack([values[events[e][5][0]] for e in members])
-    if y is None or y.shape != expected.shape or y.dtype != expected.dtype or \
-            not np.allclose(y, expected, rtol=1e-9, atol=1e-12, equal_nan=True):
+    if y is None or not agrees(y, expected):
         return None
     ys = b.slot("op", y)
     op_node = b.new_node() if group["backward"] else None

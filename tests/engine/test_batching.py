@@ -50,6 +50,21 @@ def test_the_output_layer_and_the_lookup_run_once_the_recurrence_at_every_step()
     assert source.count("# LogSoftmax") == 2  # its backward once too
 
 
+def test_float32_loops_are_rewritten_and_batched_too():
+    """The compile-time checks of each rewrite allow float32's rounding (another summation
+    order), not only float64's: the same loop in float32 replays as fused and batched, and
+    agrees with eager to float32 rounding."""
+    def make():
+        leaves = [Tensor(p.data.astype(np.float32), requires_grad=True)
+                  for p in params(0, (V, H), (H, H), (H,), (H, V), (V,))]
+        return rnn_with_head_bias(*leaves), leaves
+
+    calls = [(ids, targets, Tensor(h.astype(np.float32))) for ids, targets, h in batches(2)]
+    source = check_worlds(make, calls, rtol=1e-5)._traces.popitem()[1].source
+    assert forward_ops(source, "MatMul") == 1 and forward_ops(source, "LogSoftmax") == 1
+    assert forward_ops(source, "TanhAddMatMul") == T and forward_ops(source, "Tanh") == 0
+
+
 def test_a_batched_replay_gives_eager_results_with_updates_between_calls():
     def make():
         leaves = params(0, (V, H), (H, H), (H,), (H, V), (V,))
