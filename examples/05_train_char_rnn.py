@@ -1,9 +1,9 @@
 """05: train a character-level RNN from Python in a few lines, then sample from it.
 
 `tinygrad_rnn.train` does what `python -m tinygrad_rnn train` does: it reads a text (here
-the packaged tinyshakespeare), cuts it into batches for truncated BPTT, and runs Adam on the
-mean cross-entropy of the next character. It returns the model and its history, one entry per
-evaluation.
+the packaged tinyshakespeare), cuts it into batches for truncated BPTT, and runs AdamW (Adam
+with weight decay) on the mean cross-entropy of the next character. It returns the model and
+its history, one entry per evaluation.
 
 What to look at: losses are in nats per character. A model that knows nothing scores ln V, the
 uniform guess (ln 65 = 4.17 for Shakespeare); the validation loss falls well below it within a

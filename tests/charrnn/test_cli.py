@@ -85,7 +85,7 @@ def test_dropout_option_reaches_the_model(capsys, corpus, tmp_path):
 
 
 @pytest.mark.parametrize("options, optimizer, decay", [
-    ((), "adamw", 0.1),  # the defaults
+    ((), "adamw", 0.2),  # the defaults
     (("--optim", "adam"), "adam", 0.0),  # Adam's weight decay is an L2 term: none unless asked
     (("--optim", "sgd", "--weight-decay", "0.5"), "sgd", 0.5),
 ])

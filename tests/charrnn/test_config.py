@@ -31,7 +31,7 @@ def test_settings_are_checked_when_made(change, message):
 
 
 def test_weight_decay_defaults_to_the_optimizers_own():
-    assert TrainSettings().optim == "adamw" and TrainSettings().weight_decay == 0.1
+    assert TrainSettings().optim == "adamw" and TrainSettings().weight_decay == 0.2
     assert TrainSettings(optim="adam").weight_decay == 0.0
     assert TrainSettings(optim="adam", weight_decay=0.2).weight_decay == 0.2
     # a resumed run keeps its decay unless given a new one, as it keeps its lr

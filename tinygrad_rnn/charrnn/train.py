@@ -60,7 +60,7 @@ def train(data=None, out=None, *, cell=None, embedding_size=None, hidden_size=No
     optim:       the optimizer: sgd, adagrad, adam or adamw
     weight_decay: the optimizer's weight decay, as PyTorch's: for adamw the decoupled shrinking
                  of every weight, p <- p (1 - lr * weight_decay), at each step; for the others
-                 an L2 term weight_decay * p added to the gradient (default: 0.1 for adamw,
+                 an L2 term weight_decay * p added to the gradient (default: 0.2 for adamw,
                  0 for the others)
     clip:        maximum gradient norm (0: no clipping)
     eval_every:  evaluate (and save) every this many steps, and always at the last one
