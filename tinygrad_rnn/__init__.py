@@ -12,7 +12,7 @@ from .gradcheck import GradcheckError, check_gradients, gradcheck
 from .jit import jit
 from .tensor import Tensor, concatenate, stack
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 __all__ = ["Tensor", "Function", "no_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
            "check_gradients", "stack", "concatenate", "detect_anomaly", "AnomalyError", "train",
