@@ -250,7 +250,7 @@ def test_a_release_0_2_run_resumes(tmp_path):
 def test_an_earlier_release_resumes_with_the_weight_decay_it_had(tmp_path, name, optimizer,
                                                                   decay):
     """Before format 4 the settings named no weight decay: the optimizer had its own default
-    (AdamW's 0.01, Adam's none), not today's default of 0.1 for AdamW."""
+    (AdamW's 0.01, Adam's none), not today's default of 0.2 for AdamW."""
     from tinygrad_rnn.charrnn.config import TrainSettings
     from tinygrad_rnn.charrnn.train import train
 
